@@ -1,0 +1,3 @@
+"""tule: the AWS machine-learning stack, running for real on one machine."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The gateway: HTTP in, AWS wire protocols parsed and serialized, driven by botocore's models."""

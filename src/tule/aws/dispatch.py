@@ -1,0 +1,113 @@
+"""The one path a request takes: route, authenticate, parse, validate, handle, serialize."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from tule import ids
+from tule.aws import specs
+from tule.aws.auth import credential_scope, verify
+from tule.aws.http import HttpRequest, HttpResponse
+from tule.aws.protocols import registry as protocols
+from tule.aws.routing import Route, route
+from tule.aws.validation import validate
+from tule.clock import Clock
+from tule.config import Settings
+from tule.context import RequestContext
+from tule.errors import AwsError, not_implemented
+from tule.services.registry import Handler
+
+log = logging.getLogger("tule.gateway")
+
+
+class Dispatcher:
+    """Turns an `HttpRequest` into an `HttpResponse` through the served services' handlers."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        handlers: Mapping[str, Mapping[str, Handler]],
+        domains: Mapping[str, Any],
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.handlers = handlers
+        self.domains = domains
+        self.services = tuple(handlers)
+
+    def handle(self, req: HttpRequest) -> HttpResponse:
+        r: Route | None = None
+        try:
+            r = route(req, self.services)
+        except AwsError as err:
+            return self._error(err, "s3", req, ids.s3_request_id())
+        except Exception:
+            log.exception("routing failed")
+            return self._error(_internal("s3"), "s3", req, ids.s3_request_id())
+        request_id = ids.s3_request_id() if r.service == "s3" else ids.request_id()
+        try:
+            return self._handle(req, r, request_id)
+        except AwsError as err:
+            return self._error(err, r.service, req, request_id)
+        except Exception:
+            log.exception("%s.%s failed", r.service, r.operation)
+            return self._error(_internal(r.service), r.service, req, request_id)
+
+    def _handle(self, req: HttpRequest, r: Route, request_id: str) -> HttpResponse:
+        service_id = specs.service_id(r.service)
+        access_key = None
+        if self.settings.auth:
+            access_key = verify(req, self.settings.keys, self.clock.time(), s3=r.service == "s3")
+        if r.operation is None:
+            raise _no_operation(r.service, req)
+        op = specs.operation_model(r.service, r.operation)
+        protocol = specs.protocol(r.service)
+        codec = protocols.for_service(protocol)
+        handler = self.handlers[r.service].get(r.operation)
+        if handler is None:
+            raise not_implemented(service_id, r.operation)
+        if req.body_stream is not None and not op.has_streaming_input:
+            req.body, req.body_stream = req.body_stream.read(), None
+        params = codec.parse_request(op, req, r.path_params)
+        validate(op.input_shape, params, protocols.VALIDATION_CODES.get(protocol, "ValidationException"))
+        scope = credential_scope(req)
+        ctx = RequestContext(
+            service_name=r.service,
+            operation=r.operation,
+            region=(scope.region if scope and scope.region else self.settings.default_region),
+            account_id=self.settings.account_id,
+            request_id=request_id,
+            access_key_id=access_key or (scope.access_key_id if scope else None),
+            service=self.domains.get(r.service),
+            headers=req.headers,
+            host=req.host,
+        )
+        output = handler(ctx, params) or {}
+        return codec.serialize_response(op, output, request_id)
+
+    def _error(self, err: AwsError, service: str, req: HttpRequest, request_id: str) -> HttpResponse:
+        protocol = specs.protocol(service)
+        codec = protocols.for_service(protocol)
+        return codec.serialize_error(err, specs.service_model(service), request_id, req.method)
+
+
+def _no_operation(service: str, req: HttpRequest) -> AwsError:
+    if service == "s3":
+        return AwsError(
+            "MethodNotAllowed",
+            "The specified method is not allowed against this resource.",
+            405,
+            fields={"Method": req.method, "ResourceType": "OBJECT"},
+        )
+    if specs.protocol(service) == "query":
+        return AwsError("InvalidAction", "The action or operation requested is invalid.", 400)
+    return AwsError("UnknownOperationException", "The requested operation is not recognized.", 400)
+
+
+def _internal(service: str) -> AwsError:
+    if service == "s3":
+        return AwsError("InternalError", "We encountered an internal error. Please try again.", 500)
+    return AwsError("InternalFailure", "The request processing has failed because of an unknown error.", 500)

@@ -1,0 +1,128 @@
+"""The ASGI application: the single entry for every request, in process or behind uvicorn."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from tule import __version__
+from tule.aws import specs
+from tule.aws.chunked import decode_aws_chunked, is_aws_chunked
+from tule.aws.dispatch import Dispatcher
+from tule.aws.http import HttpRequest, HttpResponse
+from tule.clock import Clock, SystemClock
+from tule.config import Settings
+from tule.services.base import ServiceEnv
+from tule.services.registry import SERVICES, handler_table
+
+SPOOL_THRESHOLD = 8 * 1024 * 1024
+SPOOL_MEMORY = 128 * 1024 * 1024
+HEALTH_PATH = "/_tule/health"
+
+
+class Gateway:
+    """The served services and the ASGI callable in front of them."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.domains: dict[str, Any] = {}
+        handlers = {}
+        for entry in SERVICES:
+            env = ServiceEnv(settings, self.clock, settings.data_dir / entry.name)
+            domain = entry.build(env)
+            if domain is not None:
+                self.domains[entry.name] = domain
+            handlers[entry.name] = handler_table(
+                entry, list(specs.service_model(entry.name).operation_names)
+            )
+        self.dispatcher = Dispatcher(settings, self.clock, handlers, self.domains)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "running",
+            "version": __version__,
+            "services": {
+                name: {"implemented_operations": len(table)}
+                for name, table in self.dispatcher.handlers.items()
+            },
+        }
+
+    def close(self) -> None:
+        for domain in self.domains.values():
+            close = getattr(domain, "close", None)
+            if callable(close):
+                close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        if scope["path"] == HEALTH_PATH and request.method == "GET":
+            body = json.dumps(self.health()).encode()
+            await Response(body, media_type="application/json")(scope, receive, send)
+            return
+        http_req = await self._read(request, scope)
+        resp = await anyio.to_thread.run_sync(self.dispatcher.handle, http_req)
+        await _to_asgi(resp)(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await anyio.to_thread.run_sync(self.close)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _read(self, request: Request, scope: Scope) -> HttpRequest:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        req = HttpRequest(
+            method=scope["method"],
+            path=raw_path.decode("latin-1").split("?", 1)[0],
+            query=scope.get("query_string", b"").decode("latin-1"),
+            headers=headers,
+        )
+        length = int(headers.get("content-length", "0") or 0) if headers.get(
+            "content-length", ""
+        ).isdigit() else 0
+        chunks: AsyncIterator[bytes] = request.stream()
+        if is_aws_chunked(headers):
+            chunks = decode_aws_chunked(chunks)
+        if length <= SPOOL_THRESHOLD and "transfer-encoding" not in headers:
+            req.body = b"".join([c async for c in chunks])
+            return req
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115
+        digest = hashlib.sha256()
+        async for chunk in chunks:
+            digest.update(chunk)
+            spool.write(chunk)
+        spool.seek(0)
+        req.body_stream = spool  # type: ignore[assignment]
+        req.body_sha256 = digest.hexdigest()
+        return req
+
+
+def _to_asgi(resp: HttpResponse) -> Response:
+    if resp.stream is not None:
+        return StreamingResponse(resp.stream, status_code=resp.status_code, headers=resp.headers)
+    return Response(resp.body, status_code=resp.status_code, headers=resp.headers)
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> Gateway:
+    """The tule application for these settings."""
+    return Gateway(settings, clock)

@@ -1,0 +1,125 @@
+"""Scalar conversions shared by the protocols: timestamps, booleans, numbers, blobs."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import calendar
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+
+from botocore.model import Shape
+
+from tule.errors import AwsError
+
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+class WireError(AwsError):
+    """A request that cannot be decoded at all (bad JSON, bad XML, bad base64)."""
+
+
+def to_datetime(value: Any) -> datetime:
+    """Accept what handlers return for timestamps: datetimes or epoch seconds."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(float(value), UTC)
+
+
+def format_timestamp(value: Any, fmt: str) -> Any:
+    """A timestamp in one of botocore's formats: iso8601, rfc822, unixTimestamp."""
+    dt = to_datetime(value)
+    if fmt == "unixTimestamp":
+        return round(dt.timestamp(), 3)
+    if fmt == "rfc822":
+        return format_datetime(dt.astimezone(UTC), usegmt=True)
+    return dt.astimezone(UTC).strftime(ISO_FORMAT) + f".{dt.microsecond // 1000:03d}Z"
+
+
+def parse_timestamp(text: Any, member: str) -> datetime:
+    """Parse any timestamp form botocore may send (epoch number, ISO-8601, RFC 822)."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return datetime.fromtimestamp(float(text), UTC)
+    s = str(text).strip()
+    try:
+        return datetime.fromtimestamp(float(s), UTC)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
+        return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(s).astimezone(UTC)
+    except (TypeError, ValueError, IndexError):
+        raise invalid_value(member, s, "a timestamp") from None
+
+
+def timestamp_format(shape: Shape, default: str) -> str:
+    return shape.serialization.get("timestampFormat") or shape.metadata.get(
+        "timestampFormat", default
+    )
+
+
+def invalid_value(member: str, value: Any, expected: str) -> AwsError:
+    shown = str(value)[:100]
+    return AwsError(
+        "ValidationException",
+        f"1 validation error detected: Value '{shown}' at '{member}' failed to satisfy "
+        f"constraint: Member must be {expected}",
+    )
+
+
+def scalar_from_text(shape: Shape, text: str, member: str, ts_default: str = "iso8601") -> Any:
+    """A header, query-string or XML text value converted to the shape's Python type."""
+    t = shape.type_name
+    if t == "string":
+        return text
+    if t in ("integer", "long"):
+        try:
+            return int(text.strip())
+        except ValueError:
+            raise invalid_value(member, text, "an integer") from None
+    if t in ("float", "double"):
+        try:
+            return float(text)
+        except ValueError:
+            raise invalid_value(member, text, "a number") from None
+    if t == "boolean":
+        low = text.strip().lower()
+        if low in ("true", "false"):
+            return low == "true"
+        raise invalid_value(member, text, "a boolean")
+    if t == "timestamp":
+        return parse_timestamp(text, member)
+    if t == "blob":
+        return decode_base64(text, member)
+    return text
+
+
+def scalar_to_text(shape: Shape, value: Any, ts_default: str = "iso8601") -> str:
+    """A Python value as header, query-string or XML text."""
+    t = shape.type_name
+    if t == "boolean":
+        return "true" if value else "false"
+    if t == "timestamp":
+        return str(format_timestamp(value, timestamp_format(shape, ts_default)))
+    if t == "blob":
+        raw = value if isinstance(value, bytes) else str(value).encode()
+        return base64.b64encode(raw).decode()
+    if t in ("float", "double") and isinstance(value, float) and value.is_integer():
+        return str(value)
+    return str(value)
+
+
+def decode_base64(text: str | bytes, member: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid_value(member, text, "base64-encoded binary data") from None
+
+
+def epoch(dt: datetime) -> float:
+    return calendar.timegm(dt.utctimetuple()) + dt.microsecond / 1e6

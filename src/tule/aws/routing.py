@@ -1,0 +1,204 @@
+"""Deciding which service and operation a request is for, on one shared endpoint (spec §1.6).
+
+Order: `X-Amz-Target` (JSON services); the SageMaker Runtime invocation paths; Lambda's dated
+paths; query-protocol `Action=` requests; everything else is S3, path style or virtual-host
+style (`bucket.localhost:4566`). REST operations are matched on method, path template, the
+literal query keys of their request URI and their required query/header members; the most
+specific match wins (so `?uploads`, `?list-type=2` and `x-amz-copy-source` pick their
+operations).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from urllib.parse import parse_qsl
+
+from tule.aws import specs
+from tule.aws.auth import credential_scope
+from tule.aws.http import HttpRequest
+
+RUNTIME_PATH = re.compile(
+    r"^/endpoints/[^/]+/(invocations|async-invocations|invocations-response-stream)$"
+)
+LAMBDA_PATH = re.compile(r"^/20\d\d-\d\d-\d\d/")
+IPV4 = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+S3_AWS_HOST = re.compile(r"^(?P<bucket>.+)\.s3(?:[.-][a-z0-9-]+)*\.amazonaws\.com$")
+
+
+@dataclass
+class Route:
+    """Where a request goes. `operation` is None when no operation of the service matches."""
+
+    service: str
+    operation: str | None
+    path: str
+    path_params: dict[str, str] = field(default_factory=dict)
+    bucket_from_host: str | None = None
+
+
+@dataclass(frozen=True)
+class _Rule:
+    operation: str
+    method: str
+    pattern: re.Pattern[str]
+    literals: tuple[tuple[str, str | None], ...]
+    required_query: tuple[str, ...]
+    required_headers: tuple[str, ...]
+
+
+@cache
+def target_prefixes(services: tuple[str, ...]) -> dict[str, str]:
+    """`X-Amz-Target` prefix -> service name, for the JSON services served."""
+    out = {}
+    for name in services:
+        prefix = specs.service_model(name).metadata.get("targetPrefix")
+        if prefix:
+            out[prefix] = name
+    return out
+
+
+def _template_regex(template: str) -> re.Pattern[str]:
+    parts, pos = [], 0
+    for m in re.finditer(r"\{([^}]+)\}", template):
+        parts.append(re.escape(template[pos : m.start()]))
+        label = m.group(1)
+        if label.endswith("+"):
+            parts.append(f"(?P<{_group(label[:-1])}>.+)")
+        else:
+            parts.append(f"(?P<{_group(label)}>[^/]+)")
+        pos = m.end()
+    parts.append(re.escape(template[pos:]))
+    body = "".join(parts)
+    if template.endswith("}"):
+        body += "/?"  # `/bucket/` addresses the bucket as `/bucket` does
+    return re.compile(f"^{body}$")
+
+
+def _group(label: str) -> str:
+    return re.sub(r"\W", "_", label)
+
+
+@cache
+def rest_rules(service: str) -> tuple[_Rule, ...]:
+    model = specs.service_model(service)
+    rules = []
+    for name in model.operation_names:
+        op = model.operation_model(name)
+        uri = op.http.get("requestUri", "/")
+        path, _, qs = uri.partition("?")
+        literals = tuple(
+            (k, v if v != "" or "=" in part else None)
+            for part in filter(None, qs.split("&"))
+            for k, v in [tuple(part.split("=", 1)) if "=" in part else (part, "")]
+        )
+        req_q: list[str] = []
+        req_h: list[str] = []
+        shape = op.input_shape
+        if shape is not None:
+            for member in shape.required_members:
+                ser = shape.members[member].serialization
+                if ser.get("location") == "querystring":
+                    req_q.append(ser.get("name", member))
+                elif ser.get("location") == "header":
+                    req_h.append(ser.get("name", member).lower())
+        rules.append(
+            _Rule(name, op.http["method"], _template_regex(path), literals, tuple(req_q), tuple(req_h))
+        )
+    return tuple(rules)
+
+
+@cache
+def _label_names(service: str, operation: str) -> dict[str, str]:
+    """Regex group name -> the URI label botocore names it with."""
+    uri = specs.operation_model(service, operation).http.get("requestUri", "/")
+    return {_group(lab.rstrip("+")): lab.rstrip("+") for lab in re.findall(r"\{([^}]+)\}", uri)}
+
+
+def match_rest(service: str, req: HttpRequest, path: str) -> tuple[str | None, dict[str, str]]:
+    """The best-matching operation of a REST service, and its raw URI labels."""
+    query_keys: dict[str, str] = {}
+    for k, v in parse_qsl(req.query, keep_blank_values=True):
+        query_keys.setdefault(k, v)
+    best: tuple[int, str, dict[str, str]] | None = None
+    for rule in rest_rules(service):
+        if rule.method != req.method:
+            continue
+        m = rule.pattern.match(path)
+        if m is None:
+            continue
+        if any(k not in query_keys or (v and query_keys[k] != v) for k, v in rule.literals):
+            continue
+        if any(q not in query_keys for q in rule.required_query):
+            continue
+        if any(h not in req.headers for h in rule.required_headers):
+            continue
+        score = 10 * len(rule.literals) + len(rule.required_query) + len(rule.required_headers)
+        if best is None or score > best[0]:
+            labels = _label_names(service, rule.operation)
+            params = {labels[g]: v for g, v in m.groupdict().items() if v is not None}
+            best = (score, rule.operation, params)
+    return (best[1], best[2]) if best else (None, {})
+
+
+def virtual_host_bucket(host: str, base_hosts: frozenset[str] = frozenset()) -> str | None:
+    """The bucket named by a virtual-host-style Host header, if any."""
+    name = host.rsplit(":", 1)[0] if not host.startswith("[") else ""
+    if not name or IPV4.match(name):
+        return None
+    for base in ("localhost", *base_hosts):
+        if name.endswith("." + base):
+            return name[: -len(base) - 1] or None
+    m = S3_AWS_HOST.match(name)
+    return m.group("bucket") if m else None
+
+
+def route(req: HttpRequest, services: tuple[str, ...]) -> Route:
+    """Decide service and operation for a request."""
+    target = req.headers.get("x-amz-target")
+    if target:
+        prefix, _, op_name = target.partition(".")
+        service = target_prefixes(services).get(prefix)
+        if service is not None:
+            model = specs.service_model(service)
+            return Route(service, op_name if op_name in model.operation_names else None, req.path)
+    scope = credential_scope(req)
+    scope_service = scope.service if scope else None
+    if "sagemaker-runtime" in services and req.method == "POST" and RUNTIME_PATH.match(req.path):
+        return _rest("sagemaker-runtime", req, req.path)
+    if "lambda" in services and (scope_service == "lambda" or LAMBDA_PATH.match(req.path)):
+        return _rest("lambda", req, req.path)
+    if _is_query_action(req):
+        service = scope_service if scope_service in services else "sts"
+        if service in services and specs.protocol(service) == "query":
+            action = _action(req)
+            model = specs.service_model(service)
+            return Route(service, action if action in model.operation_names else None, req.path)
+    bucket = virtual_host_bucket(req.host)
+    path = req.path
+    if bucket is not None:
+        path = "/" + bucket + ("" if req.path == "/" else req.path)
+    r = _rest("s3", req, path)
+    r.bucket_from_host = bucket
+    return r
+
+
+def _rest(service: str, req: HttpRequest, path: str) -> Route:
+    op, params = match_rest(service, req, path)
+    return Route(service, op, path, params)
+
+
+def _is_query_action(req: HttpRequest) -> bool:
+    ctype = req.headers.get("content-type", "")
+    if req.method == "POST" and ctype.startswith("application/x-www-form-urlencoded"):
+        return b"Action=" in req.body
+    return req.method == "GET" and "Action=" in req.query and req.path == "/"
+
+
+def _action(req: HttpRequest) -> str:
+    text = req.body.decode("utf-8", "replace") if req.method == "POST" else req.query
+    for k, v in parse_qsl(text, keep_blank_values=True):
+        if k == "Action":
+            return v
+    return ""

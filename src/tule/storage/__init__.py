@@ -1,0 +1,1 @@
+"""Bytes: objects' content on the filesystem, written atomically and durably."""
