@@ -52,7 +52,10 @@ def load_keys(keys_file: Path | None) -> dict[str, str]:
             parts = line.replace(":", " ", 1).split()
             if len(parts) == 2:
                 keys[parts[0]] = parts[1]
-    env_id, env_secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    env_id, env_secret = (
+        os.environ.get("AWS_ACCESS_KEY_ID"),
+        os.environ.get("AWS_SECRET_ACCESS_KEY"),
+    )
     if env_id and env_secret:
         keys.setdefault(env_id, env_secret)
     for pair in filter(None, os.environ.get("TULE_ACCESS_KEYS", "").split(",")):

@@ -24,3 +24,7 @@ class RequestContext:
     service: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     host: str = "127.0.0.1"
+    # Set by a handler when AWS answers with a status or header the output shape cannot carry
+    # (S3's 206 Partial Content and Content-Range on ranged GETs).
+    response_status: int | None = None
+    response_headers: dict[str, str] = field(default_factory=dict)

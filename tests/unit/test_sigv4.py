@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
+from typing import Any
 from unittest.mock import patch
 from urllib.parse import quote, urlsplit
 
+import boto3
 import pytest
 from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth, SigV4QueryAuth
-from botocore.awsrequest import AWSRequest
+from botocore.awsrequest import AWSPreparedRequest, AWSRequest
+from botocore.compat import HAS_CRT
 from botocore.config import Config
 from botocore.credentials import Credentials
 
@@ -31,6 +36,38 @@ FORM = "application/x-www-form-urlencoded; charset=utf-8"
 Signer = type[SigV4Auth]
 
 
+def fixed_clock(remove_tzinfo: bool = True) -> datetime:
+    return SIGNED_AT if remove_tzinfo else SIGNED_AT.replace(tzinfo=UTC)
+
+
+@contextmanager
+def frozen_clock() -> Iterator[None]:
+    targets = ["botocore.auth.get_current_datetime"]
+    if HAS_CRT:  # With awscrt installed, boto3 signs S3 requests through botocore.crt.auth.
+        targets.append("botocore.crt.auth.get_current_datetime")
+    with ExitStack() as stack:
+        for target in targets:
+            stack.enter_context(patch(target, side_effect=fixed_clock))
+        yield
+
+
+def received(prepared: AWSPreparedRequest) -> HttpRequest:
+    """What the gateway would receive for a request botocore is about to send."""
+    parts = urlsplit(prepared.url)
+    headers = {name.lower(): _text(value) for name, value in prepared.headers.items()}
+    # The HTTP client adds Host after signing; botocore signed the same netloc.
+    headers.setdefault("host", parts.netloc)
+    body = prepared.body or b""
+    if hasattr(body, "read"):
+        body = body.read()
+    body = body.encode() if isinstance(body, str) else body
+    return HttpRequest(prepared.method, parts.path or "/", parts.query, headers, body)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def signed(
     signer: Signer,
     method: str,
@@ -40,56 +77,38 @@ def signed(
     body: bytes = b"",
     headers: dict[str, str] | None = None,
     creds: Credentials = CREDS,
-    context: dict[str, object] | None = None,
-    **signer_args: object,
+    context: dict[str, Any] | None = None,
+    **signer_args: Any,
 ) -> HttpRequest:
     """Sign with botocore at SIGNED_AT and turn the wire form into what the gateway receives."""
     request = AWSRequest(method=method, url=url, data=body, headers=headers or {})
     request.context.update(context or {})
-    with patch("botocore.auth.get_current_datetime", return_value=SIGNED_AT):
+    with frozen_clock():
         signer(creds, service, "us-east-1", **signer_args).add_auth(request)
-    prepared = request.prepare()
-    parts = urlsplit(prepared.url)
-    wire_headers = {name.lower(): value for name, value in prepared.headers.items()}
-    # The HTTP client adds Host after signing; botocore signed the same netloc.
-    wire_headers.setdefault("host", parts.netloc)
-    raw_body = prepared.body or b""
-    return HttpRequest(
-        method=prepared.method,
-        path=parts.path or "/",
-        query=parts.query,
-        headers=wire_headers,
-        body=raw_body.encode() if isinstance(raw_body, str) else raw_body,
-    )
+    return received(request.prepare())
 
 
-def s3_request(path: str, query: str = "", method: str = "GET", **kw: object) -> HttpRequest:
+def s3_request(path: str, query: str = "", method: str = "GET", **kw: Any) -> HttpRequest:
     url = f"{ENDPOINT}{path}" + (f"?{query}" if query else "")
-    return signed(S3SigV4Auth, method, url, service="s3", **kw)  # type: ignore[arg-type]
+    return signed(S3SigV4Auth, method, url, service="s3", **kw)
 
 
-def json_request(
-    service: str, target: str, body: bytes = b"{}", path: str = "/", **kw: object
-) -> HttpRequest:
+def json_request(service: str, target: str, body: bytes = b"{}", **kw: Any) -> HttpRequest:
     headers = {"X-Amz-Target": target, "Content-Type": JSON_11}
-    return signed(
-        SigV4Auth,
-        "POST",
-        f"{ENDPOINT}{path}",
-        service=service,
-        body=body,
-        headers=headers,
-        **kw,  # type: ignore[arg-type]
-    )
+    url = f"{ENDPOINT}/"
+    return signed(SigV4Auth, "POST", url, service=service, body=body, headers=headers, **kw)
 
 
-def sts_request(**kw: object) -> HttpRequest:
+def sts_request(**kw: Any) -> HttpRequest:
     body = b"Action=GetCallerIdentity&Version=2011-06-15"
     headers = {"Content-Type": FORM}
-    return signed(SigV4Auth, "POST", f"{ENDPOINT}/", service="sts", body=body, headers=headers, **kw)  # type: ignore[arg-type]
+    url = f"{ENDPOINT}/"
+    return signed(SigV4Auth, "POST", url, service="sts", body=body, headers=headers, **kw)
 
 
-def rejected(request: HttpRequest, *, s3: bool, now: float = NOW, keys: dict[str, str] = KEYS) -> AwsError:
+def rejected(
+    request: HttpRequest, *, s3: bool, now: float = NOW, keys: dict[str, str] = KEYS
+) -> AwsError:
     with pytest.raises(AwsError) as caught:
         verify(request, keys, now, s3=s3)
     return caught.value
@@ -186,6 +205,13 @@ def test_rest_json_path_is_normalised_and_encoded_twice() -> None:
     )
     assert request.path == "/endpoints/my%20ep/./x//invocations"
     assert verify(request, KEYS, NOW, s3=False) == "AKIDEXAMPLE"
+
+
+def test_equivalent_query_encodings_sign_the_same() -> None:
+    request = s3_request("/bucket", "prefix=a%2Fb~c&delimiter=%2F")
+    # What was signed is the decoded value, however the client chose to encode it.
+    request.query = "prefix=a/b%7Ec&delimiter=%2f"
+    assert verify(request, KEYS, NOW, s3=True) == "AKIDEXAMPLE"
 
 
 def test_query_protocol_form_body_verifies() -> None:
@@ -287,6 +313,12 @@ def test_malformed_authorization_header() -> None:
     assert (error.code, error.status_code) == ("IncompleteSignatureException", 403)
 
 
+def test_malformed_presigned_query() -> None:
+    request = HttpRequest("GET", "/b/k", query="X-Amz-Credential=AKIDEXAMPLE%2F20240501")
+    error = rejected(request, s3=True)
+    assert (error.code, error.status_code) == ("AuthorizationQueryParametersError", 400)
+
+
 def test_unknown_access_key() -> None:
     other = Credentials("AKIDUNKNOWN", "secret")
     error = rejected(s3_request("/bucket/key", creds=other), s3=True)
@@ -386,6 +418,20 @@ def test_expired_presigned_url() -> None:
     assert error.fields["Expires"] == "2024-05-01T12:01:00Z"
 
 
+def test_presigned_url_from_the_future_is_skewed() -> None:
+    request = signed(S3SigV4QueryAuth, "GET", f"{ENDPOINT}/bucket/key", service="s3", expires=60)
+    error = rejected(request, s3=True, now=NOW - 16 * 60)
+    assert (error.code, error.status_code) == ("RequestTimeTooSkewed", 403)
+
+
+def test_expired_non_s3_presigned_url() -> None:
+    url = f"{ENDPOINT}/?Action=GetCallerIdentity&Version=2011-06-15"
+    request = signed(SigV4QueryAuth, "GET", url, service="sts", expires=60)
+    error = rejected(request, s3=False, now=NOW + 61)
+    assert (error.code, error.status_code) == ("InvalidSignatureException", 403)
+    assert error.message.startswith("Signature expired: 20240501T120000Z is now earlier than")
+
+
 def test_presigned_expiry_over_a_week_is_refused() -> None:
     request = signed(S3SigV4QueryAuth, "GET", f"{ENDPOINT}/b/k", service="s3", expires=604801)
     error = rejected(request, s3=True)
@@ -411,3 +457,82 @@ def test_scope_date_must_match_request_date() -> None:
     request.headers["x-amz-date"] = "20240502T000000Z"
     error = rejected(request, s3=True, now=NOW + 12 * 3600)
     assert (error.code, error.status_code) == ("AuthorizationHeaderMalformed", 400)
+
+
+# --- whole boto3 clients ----------------------------------------------------------------------
+
+
+class Sent(Exception):
+    """Raised from botocore's before-send hook to capture the request instead of sending it."""
+
+    def __init__(self, request: AWSPreparedRequest) -> None:
+        super().__init__("captured")
+        self.request = request
+
+
+def sent_by_client(
+    service: str, call: Callable[[Any], object], endpoint: str = ENDPOINT
+) -> HttpRequest:
+    client = boto3.client(
+        service,
+        region_name="eu-west-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="secret",
+        aws_session_token="tok+en/=",
+    )
+
+    def capture(request: AWSPreparedRequest, **_: Any) -> None:
+        raise Sent(request)
+
+    client.meta.events.register("before-send", capture)
+    with frozen_clock(), pytest.raises(Sent) as caught:
+        call(client)
+    return received(caught.value.request)
+
+
+CLIENT_CALLS: list[tuple[str, Callable[[Any], object], str]] = [
+    ("s3", lambda c: c.put_object(Bucket="b", Key="d/my f+x=y~z/naïve 日本", Body=b"hi"), ENDPOINT),
+    ("s3", lambda c: c.list_objects_v2(Bucket="b", Prefix="a/b c", Delimiter="/"), ENDPOINT),
+    ("s3", lambda c: c.create_multipart_upload(Bucket="b", Key="k k"), ENDPOINT),
+    ("s3", lambda c: c.get_object(Bucket="b", Key="a//b/../c"), ENDPOINT),
+    # Over https botocore streams the body with an unsigned, checksum-trailed payload.
+    ("s3", lambda c: c.put_object(Bucket="b", Key="k", Body=b"x" * 10), "https://localhost:4566"),
+    ("kinesis", lambda c: c.list_streams(), ENDPOINT),
+    ("sagemaker", lambda c: c.list_models(), ENDPOINT),
+    ("sts", lambda c: c.get_caller_identity(), ENDPOINT),
+    (
+        "sagemaker-runtime",
+        lambda c: c.invoke_endpoint(EndpointName="ep", Body=b"[1]", ContentType="text/csv"),
+        ENDPOINT,
+    ),
+]
+
+
+@pytest.mark.parametrize(("service", "call", "endpoint"), CLIENT_CALLS)
+def test_requests_from_real_clients_verify(
+    service: str, call: Callable[[Any], object], endpoint: str
+) -> None:
+    request = sent_by_client(service, call, endpoint)
+    assert verify(request, KEYS, NOW, s3=service == "s3") == "AKIDEXAMPLE"
+    scope = credential_scope(request)
+    assert scope is not None and scope.region == "eu-west-1"
+
+
+def test_presigned_url_from_real_client_verifies() -> None:
+    client = boto3.client(
+        "s3",
+        region_name="eu-west-1",
+        endpoint_url=ENDPOINT,
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="secret",
+        config=Config(signature_version="s3v4"),
+    )
+    with frozen_clock():
+        url = client.generate_presigned_url(
+            "get_object", Params={"Bucket": "b", "Key": "a b+c"}, ExpiresIn=100
+        )
+    parts = urlsplit(url)
+    request = HttpRequest("GET", parts.path, parts.query, {"host": parts.netloc})
+    assert verify(request, KEYS, NOW + 99, s3=True) == "AKIDEXAMPLE"
+    assert rejected(request, s3=True, now=NOW + 101).message == "Request has expired"

@@ -28,16 +28,50 @@ MAX_PRESIGNED_EXPIRES_S = 7 * 24 * 3600
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
 _ISO8601 = "%Y-%m-%dT%H:%M:%SZ"
 _HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
-
-_S3_MISMATCH = (
-    "The request signature we calculated does not match the signature you provided. "
-    "Check your key and signing method."
-)
+_MISMATCH = "The request signature we calculated does not match the signature you provided. "
 _JSON_MISMATCH = (
-    "The request signature we calculated does not match the signature you provided. "
-    "Check your AWS Secret Access Key and signing method. "
+    f"{_MISMATCH}Check your AWS Secret Access Key and signing method. "
     "Consult the service documentation for details."
 )
+_MALFORMED_HEADER = (
+    "the authorization header requires three components: Credential, SignedHeaders, and Signature."
+)
+_MALFORMED_QUERY = (
+    "Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, "
+    "X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters."
+)
+_INCOMPLETE = "Authorization requires 'Credential', 'SignedHeaders' and 'Signature' parameters."
+
+# Per failure: the code S3 answers, then the code the JSON/query services answer.
+_CODES: dict[str, tuple[str, str]] = {
+    "missing": ("AccessDenied", "MissingAuthenticationTokenException"),
+    "malformed": ("AuthorizationHeaderMalformed", "IncompleteSignatureException"),
+    "malformed_query": ("AuthorizationQueryParametersError", "IncompleteSignatureException"),
+    "unknown_key": ("InvalidAccessKeyId", "UnrecognizedClientException"),
+    "mismatch": ("SignatureDoesNotMatch", "InvalidSignatureException"),
+    "skewed": ("RequestTimeTooSkewed", "InvalidSignatureException"),
+    "expired": ("AccessDenied", "InvalidSignatureException"),
+    "payload": ("XAmzContentSHA256Mismatch", "InvalidSignatureException"),
+}
+_BAD_REQUEST = {
+    "AuthorizationHeaderMalformed",
+    "AuthorizationQueryParametersError",
+    "XAmzContentSHA256Mismatch",
+}
+_MESSAGES = {
+    "AccessDenied": "Access Denied",
+    "MissingAuthenticationTokenException": "Missing Authentication Token",
+    "InvalidAccessKeyId": "The AWS Access Key Id you provided does not exist in our records.",
+    "UnrecognizedClientException": "The security token included in the request is invalid.",
+    "SignatureDoesNotMatch": f"{_MISMATCH}Check your key and signing method.",
+    "InvalidSignatureException": _JSON_MISMATCH,
+    "RequestTimeTooSkewed": (
+        "The difference between the request time and the current time is too large."
+    ),
+    "XAmzContentSHA256Mismatch": (
+        "The provided 'x-amz-content-sha256' header does not match what was computed."
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -51,8 +85,8 @@ class Credential:
 
 
 @dataclass(frozen=True)
-class _Signature:
-    """What a request claims about its signature, from the Authorization header or the query."""
+class _Claim:
+    """What a request says about its signature, from the Authorization header or the query."""
 
     credential: Credential
     signed_headers: str
@@ -64,8 +98,8 @@ class _Signature:
 
 def credential_scope(request: HttpRequest) -> Credential | None:
     """The credential scope the request was signed with; None when it carries none we can read."""
-    signed = _parse(request)
-    return signed.credential if signed else None
+    claim = _parse(request)
+    return claim.credential if claim else None
 
 
 def verify(request: HttpRequest, keys: Mapping[str, str], now: float, *, s3: bool) -> str:
@@ -74,77 +108,65 @@ def verify(request: HttpRequest, keys: Mapping[str, str], now: float, *, s3: boo
     `keys` maps access key ids to secrets; `now` is the server's clock in epoch seconds; `s3`
     picks S3's error codes over those of the JSON/query services.
     """
-    signed = _parse(request)
-    if signed is None:
-        if "authorization" in request.headers or "X-Amz-Credential" in request.query:
-            raise _malformed(s3, signed_by_query="X-Amz-Credential" in request.query)
-        if s3:
-            raise AwsError("AccessDenied", "Access Denied", 403)
-        raise AwsError("MissingAuthenticationTokenException", "Missing Authentication Token", 403)
-    cred = signed.credential
+    claim = _parse(request)
+    if claim is None:
+        if "authorization" in request.headers:
+            raise _error("malformed", s3, _MALFORMED_HEADER if s3 else _INCOMPLETE)
+        if "X-Amz-Credential" in request.query:
+            raise _error("malformed_query", s3, _MALFORMED_QUERY if s3 else _INCOMPLETE)
+        raise _error("missing", s3)
+    cred = claim.credential
     secret = keys.get(cred.access_key_id)
     if secret is None:
-        if s3:
-            raise AwsError(
-                "InvalidAccessKeyId",
-                "The AWS Access Key Id you provided does not exist in our records.",
-                403,
-                fields={"AWSAccessKeyId": cred.access_key_id},
-            )
-        raise AwsError(
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
-            403,
-        )
-    signed_at = _epoch(signed.amz_date)
-    if signed.amz_date is None or signed_at is None:
-        raise _malformed(s3, signed.presigned, "AWS authentication requires a valid Date.")
-    if signed.amz_date[:8] != cred.date:
-        raise _malformed(
-            s3, signed.presigned, "Invalid credential date. Date is not the same as X-Amz-Date."
-        )
-    _check_time(signed, signed_at, now, s3)
+        raise _error("unknown_key", s3, fields={"AWSAccessKeyId": cred.access_key_id})
+    malformed = "malformed_query" if claim.presigned else "malformed"
+    signed_at = _epoch(claim.amz_date)
+    if claim.amz_date is None or signed_at is None:
+        raise _error(malformed, s3, "AWS authentication requires a valid Date or x-amz-date header")
+    if claim.amz_date[:8] != cred.date:
+        raise _error(malformed, s3, "Invalid credential date. Date is not the same as X-Amz-Date.")
+    _check_time(claim, signed_at, now, s3)
 
-    canonical = _canonical_request(request, signed, s3)
-    string_to_sign = "\n".join(
-        (
-            ALGORITHM,
-            signed.amz_date,
-            f"{cred.date}/{cred.region}/{cred.service}/aws4_request",
-            hashlib.sha256(canonical.encode()).hexdigest(),
-        )
-    )
+    canonical = _canonical_request(request, claim, s3)
+    scope = f"{cred.date}/{cred.region}/{cred.service}/aws4_request"
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    string_to_sign = f"{ALGORITHM}\n{claim.amz_date}\n{scope}\n{digest}"
     key = _signing_key(secret, cred.date, cred.region, cred.service)
     expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
     # Bytes, because compare_digest refuses non-ASCII str and the signature is client input.
-    if not hmac.compare_digest(expected.encode(), signed.signature.encode()):
-        if s3:
-            raise AwsError(
-                "SignatureDoesNotMatch",
-                _S3_MISMATCH,
-                403,
-                fields={
-                    "AWSAccessKeyId": cred.access_key_id,
-                    "StringToSign": string_to_sign,
-                    "SignatureProvided": signed.signature,
-                    "CanonicalRequest": canonical,
-                },
-            )
-        raise AwsError("InvalidSignatureException", _JSON_MISMATCH, 403)
+    if not hmac.compare_digest(expected.encode(), claim.signature.encode()):
+        details = {
+            "AWSAccessKeyId": cred.access_key_id,
+            "StringToSign": string_to_sign,
+            "SignatureProvided": claim.signature,
+            "CanonicalRequest": canonical,
+        }
+        raise _error("mismatch", s3, fields=details)
     _check_declared_payload(request, s3)
     return cred.access_key_id
 
 
-def _parse(request: HttpRequest) -> _Signature | None:
+def _error(
+    kind: str, s3: bool, message: str = "", fields: dict[str, str] | None = None
+) -> AwsError:
+    code = _CODES[kind][0 if s3 else 1]
+    status = 400 if code in _BAD_REQUEST else 403
+    if code == "AuthorizationHeaderMalformed":
+        message = f"The authorization header is malformed; {message}"
+    # S3 puts diagnostics in its XML error body; the JSON services send only code and message.
+    return AwsError(code, message or _MESSAGES[code], status, fields=fields if s3 else None)
+
+
+def _parse(request: HttpRequest) -> _Claim | None:
     header = request.headers.get("authorization")
     if header is not None:
         return _from_header(header, request.headers)
     if "X-Amz-Credential" in request.query:
-        return _from_query(request)
+        return _from_query(request.query_dict())
     return None
 
 
-def _from_header(value: str, headers: Mapping[str, str]) -> _Signature | None:
+def _from_header(value: str, headers: Mapping[str, str]) -> _Claim | None:
     algorithm, _, rest = value.strip().partition(" ")
     if algorithm != ALGORITHM:
         return None
@@ -154,11 +176,10 @@ def _from_header(value: str, headers: Mapping[str, str]) -> _Signature | None:
         return None
     # botocore signs with the Date header instead of X-Amz-Date when the caller set one.
     amz_date = headers.get("x-amz-date") or _amz_date_from_http_date(headers.get("date"))
-    return _Signature(cred, fields["SignedHeaders"], fields["Signature"], amz_date, False)
+    return _Claim(cred, fields["SignedHeaders"], fields["Signature"], amz_date, False)
 
 
-def _from_query(request: HttpRequest) -> _Signature | None:
-    params = request.query_dict()
+def _from_query(params: Mapping[str, str]) -> _Claim | None:
     cred = _parse_credential(params.get("X-Amz-Credential", ""))
     signed_headers = params.get("X-Amz-SignedHeaders")
     signature = params.get("X-Amz-Signature")
@@ -166,9 +187,8 @@ def _from_query(request: HttpRequest) -> _Signature | None:
         return None
     if not signed_headers or not signature:
         return None
-    return _Signature(
-        cred, signed_headers, signature, params.get("X-Amz-Date"), True, params.get("X-Amz-Expires")
-    )
+    amz_date = params.get("X-Amz-Date")
+    return _Claim(cred, signed_headers, signature, amz_date, True, params.get("X-Amz-Expires"))
 
 
 def _parse_credential(value: str) -> Credential | None:
@@ -191,108 +211,64 @@ def _amz_date_from_http_date(value: str | None) -> str | None:
 
 
 def _epoch(amz_date: str | None) -> float | None:
-    if amz_date is None:
-        return None
     try:
-        return float(calendar.timegm(time.strptime(amz_date, _AMZ_DATE)))
+        return float(calendar.timegm(time.strptime(amz_date or "", _AMZ_DATE)))
     except ValueError:
         return None
 
 
-def _check_time(signed: _Signature, signed_at: float, now: float, s3: bool) -> None:
-    if not signed.presigned:
-        if abs(now - signed_at) > MAX_SKEW_S:
-            raise _skewed(s3, signed, signed_at, now)
-        return
-    expires = signed.expires or ""
-    if not expires.isdigit():
-        raise _malformed(s3, True, "X-Amz-Expires should be a number")
-    if s3 and int(expires) > MAX_PRESIGNED_EXPIRES_S:
-        raise _malformed(
-            s3, True, "X-Amz-Expires must be less than a week (in seconds) that is 604800"
-        )
-    if now > signed_at + int(expires):
-        if s3:
-            raise AwsError(
-                "AccessDenied",
-                "Request has expired",
-                403,
-                fields={
-                    "X-Amz-Expires": expires,
-                    "Expires": _format(signed_at + int(expires), _ISO8601),
-                    "ServerTime": _format(now, _ISO8601),
-                },
-            )
-        raise AwsError(
-            "InvalidSignatureException", _expired_message(signed, now, int(expires)), 403
-        )
-    if signed_at - now > MAX_SKEW_S:
-        raise _skewed(s3, signed, signed_at, now)
-
-
-def _skewed(s3: bool, signed: _Signature, signed_at: float, now: float) -> AwsError:
-    if s3:
-        return AwsError(
-            "RequestTimeTooSkewed",
-            "The difference between the request time and the current time is too large.",
-            403,
-            fields={
-                "RequestTime": signed.amz_date,
+def _check_time(claim: _Claim, signed_at: float, now: float, s3: bool) -> None:
+    if claim.presigned:
+        expires = claim.expires or ""
+        if not expires.isdigit():
+            raise _error("malformed_query", s3, "X-Amz-Expires should be a number")
+        if s3 and int(expires) > MAX_PRESIGNED_EXPIRES_S:
+            detail = "X-Amz-Expires must be less than a week (in seconds) that is 604800"
+            raise _error("malformed_query", s3, detail)
+        if now > signed_at + int(expires):
+            fields = {
+                "X-Amz-Expires": expires,
+                "Expires": _format(signed_at + int(expires), _ISO8601),
                 "ServerTime": _format(now, _ISO8601),
-                "MaxAllowedSkewMilliseconds": str(MAX_SKEW_S * 1000),
-            },
-        )
-    if signed_at < now:
-        return AwsError("InvalidSignatureException", _expired_message(signed, now, MAX_SKEW_S), 403)
+            }
+            message = "Request has expired" if s3 else _expired_message(claim, now, int(expires))
+            raise _error("expired", s3, message, fields)
+        # A presigned URL may be used long after signing, but not long before.
+        if signed_at - now <= MAX_SKEW_S:
+            return
+    elif abs(now - signed_at) <= MAX_SKEW_S:
+        return
+    fields = {
+        "RequestTime": claim.amz_date or "",
+        "ServerTime": _format(now, _ISO8601),
+        "MaxAllowedSkewMilliseconds": str(MAX_SKEW_S * 1000),
+    }
+    if s3 or signed_at < now:
+        raise _error("skewed", s3, "" if s3 else _expired_message(claim, now, MAX_SKEW_S), fields)
     message = (
-        f"Signature not yet current: {signed.amz_date} is still later than "
+        f"Signature not yet current: {claim.amz_date} is still later than "
         f"{_format(now + MAX_SKEW_S)} ({_format(now)} + {MAX_SKEW_S // 60} min.)"
     )
-    return AwsError("InvalidSignatureException", message, 403)
+    raise _error("skewed", s3, message)
 
 
-def _expired_message(signed: _Signature, now: float, window_s: int) -> str:
+def _expired_message(claim: _Claim, now: float, window_s: int) -> str:
     window = f"{window_s // 60} min." if window_s % 60 == 0 else f"{window_s} sec."
     return (
-        f"Signature expired: {signed.amz_date} is now earlier than "
+        f"Signature expired: {claim.amz_date} is now earlier than "
         f"{_format(now - window_s)} ({_format(now)} - {window})"
     )
 
 
-def _malformed(s3: bool, signed_by_query: bool, detail: str = "") -> AwsError:
-    if s3 and signed_by_query:
-        return AwsError(
-            "AuthorizationQueryParametersError",
-            detail
-            or "Query-string authentication version 4 requires the X-Amz-Algorithm, "
-            "X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, "
-            "and X-Amz-Expires parameters.",
-            400,
-        )
-    if s3:
-        return AwsError(
-            "AuthorizationHeaderMalformed",
-            f"The authorization header is malformed; {detail or 'it could not be parsed.'}",
-            400,
-        )
-    return AwsError("IncompleteSignatureException", detail or "Incomplete signature.", 403)
-
-
-def _canonical_request(request: HttpRequest, signed: _Signature, s3: bool) -> str:
-    header_lines = [
-        f"{name}:{' '.join(request.headers.get(name, '').split())}"
-        for name in signed.signed_headers.split(";")
-    ]
-    return "\n".join(
-        (
-            request.method.upper(),
-            _canonical_uri(request.path, s3),
-            _canonical_query(request.query, signed.presigned),
-            "\n".join(header_lines) + "\n",
-            signed.signed_headers,
-            _payload_hash(request, signed.presigned, s3),
-        )
+def _canonical_request(request: HttpRequest, claim: _Claim, s3: bool) -> str:
+    headers = "".join(
+        f"{name}:{' '.join(request.headers.get(name, '').split())}\n"
+        for name in claim.signed_headers.split(";")
     )
+    uri = _canonical_uri(request.path, s3)
+    query = _canonical_query(request.query, claim.presigned)
+    payload = _payload_hash(request, claim.presigned, s3)
+    return f"{request.method.upper()}\n{uri}\n{query}\n{headers}\n{claim.signed_headers}\n{payload}"
 
 
 def _canonical_uri(raw_path: str, s3: bool) -> str:
@@ -317,14 +293,13 @@ def _canonical_query(raw_query: str, presigned: bool) -> str:
     pairs: list[tuple[str, str]] = []
     for item in raw_query.split("&"):
         key, _, value = item.partition("=")
-        if presigned and key == "X-Amz-Signature":
-            continue
-        pairs.append((_uri_encode(key), _uri_encode(value)))
+        if not (presigned and key == "X-Amz-Signature"):
+            pairs.append((_uri_encode(key), _uri_encode(value)))
     return "&".join(f"{key}={value}" for key, value in sorted(pairs))
 
 
 def _uri_encode(raw: str) -> str:
-    # Decoding to bytes first keeps any encoding the client chose from being encoded twice.
+    # Decoding to bytes first means any equivalent encoding the client sent signs the same.
     return quote(unquote_to_bytes(raw), safe="-_.~")
 
 
@@ -345,21 +320,14 @@ def _check_declared_payload(request: HttpRequest, s3: bool) -> None:
     if request.body_stream is not None or not _HEX_SHA256.fullmatch(declared):
         return
     actual = hashlib.sha256(request.body).hexdigest()
-    if actual == declared.lower():
-        return
-    if s3:
-        raise AwsError(
-            "XAmzContentSHA256Mismatch",
-            "The provided 'x-amz-content-sha256' header does not match what was computed.",
-            400,
-            fields={"ClientComputedContentSHA256": declared, "S3ComputedContentSHA256": actual},
-        )
-    raise AwsError("InvalidSignatureException", _JSON_MISMATCH, 403)
+    if actual != declared.lower():
+        fields = {"ClientComputedContentSHA256": declared, "S3ComputedContentSHA256": actual}
+        raise _error("payload", s3, fields=fields)
 
 
 @lru_cache(maxsize=256)
 def _signing_key(secret: str, date: str, region: str, service: str) -> bytes:
-    # Cached because the chain is four HMACs per request and changes only daily.
+    # Cached because the chain costs four HMACs and changes only once a day per scope.
     key = f"AWS4{secret}".encode()
     for part in (date, region, service, "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()

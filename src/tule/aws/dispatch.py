@@ -72,7 +72,9 @@ class Dispatcher:
         if req.body_stream is not None and not op.has_streaming_input:
             req.body, req.body_stream = req.body_stream.read(), None
         params = codec.parse_request(op, req, r.path_params)
-        validate(op.input_shape, params, protocols.VALIDATION_CODES.get(protocol, "ValidationException"))
+        validate(
+            op.input_shape, params, protocols.VALIDATION_CODES.get(protocol, "ValidationException")
+        )
         scope = credential_scope(req)
         ctx = RequestContext(
             service_name=r.service,
@@ -86,9 +88,15 @@ class Dispatcher:
             host=req.host,
         )
         output = handler(ctx, params) or {}
-        return codec.serialize_response(op, output, request_id)
+        resp = codec.serialize_response(op, output, request_id)
+        if ctx.response_status is not None:
+            resp.status_code = ctx.response_status
+        resp.headers.update(ctx.response_headers)
+        return resp
 
-    def _error(self, err: AwsError, service: str, req: HttpRequest, request_id: str) -> HttpResponse:
+    def _error(
+        self, err: AwsError, service: str, req: HttpRequest, request_id: str
+    ) -> HttpResponse:
         protocol = specs.protocol(service)
         codec = protocols.for_service(protocol)
         return codec.serialize_error(err, specs.service_model(service), request_id, req.method)
@@ -110,4 +118,6 @@ def _no_operation(service: str, req: HttpRequest) -> AwsError:
 def _internal(service: str) -> AwsError:
     if service == "s3":
         return AwsError("InternalError", "We encountered an internal error. Please try again.", 500)
-    return AwsError("InternalFailure", "The request processing has failed because of an unknown error.", 500)
+    return AwsError(
+        "InternalFailure", "The request processing has failed because of an unknown error.", 500
+    )

@@ -97,9 +97,11 @@ class Gateway:
             query=scope.get("query_string", b"").decode("latin-1"),
             headers=headers,
         )
-        length = int(headers.get("content-length", "0") or 0) if headers.get(
-            "content-length", ""
-        ).isdigit() else 0
+        length = (
+            int(headers.get("content-length", "0") or 0)
+            if headers.get("content-length", "").isdigit()
+            else 0
+        )
         chunks: AsyncIterator[bytes] = request.stream()
         if is_aws_chunked(headers):
             chunks = decode_aws_chunked(chunks)

@@ -104,7 +104,9 @@ def rest_rules(service: str) -> tuple[_Rule, ...]:
                 elif ser.get("location") == "header":
                     req_h.append(ser.get("name", member).lower())
         rules.append(
-            _Rule(name, op.http["method"], _template_regex(path), literals, tuple(req_q), tuple(req_h))
+            _Rule(
+                name, op.http["method"], _template_regex(path), literals, tuple(req_q), tuple(req_h)
+            )
         )
     return tuple(rules)
 

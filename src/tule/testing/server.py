@@ -12,9 +12,9 @@ import boto3
 import uvicorn
 from botocore.config import Config
 
+from tule.aws.gateway import Gateway, create_app
 from tule.clock import Clock
 from tule.config import Settings
-from tule.aws.gateway import Gateway, create_app
 
 TEST_ACCESS_KEY = "test"
 TEST_SECRET_KEY = "test"
@@ -39,7 +39,9 @@ class TuleServer:
     ) -> None:
         self.port = free_port()
         self.region = region
-        self.settings = Settings(host="127.0.0.1", port=self.port, data_dir=Path(data_dir), **settings)
+        self.settings = Settings(
+            host="127.0.0.1", port=self.port, data_dir=Path(data_dir), **settings
+        )
         self.app: Gateway = create_app(self.settings, clock)
         config = uvicorn.Config(
             self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"

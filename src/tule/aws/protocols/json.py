@@ -30,9 +30,13 @@ def load_body(body: bytes) -> dict[str, Any]:
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        raise WireError("SerializationException", "Start of structure or map found where not expected.") from None
+        raise WireError(
+            "SerializationException", "Start of structure or map found where not expected."
+        ) from None
     if not isinstance(doc, dict):
-        raise WireError("SerializationException", "Start of structure or map found where not expected.")
+        raise WireError(
+            "SerializationException", "Start of structure or map found where not expected."
+        )
     return doc
 
 
@@ -56,9 +60,7 @@ def from_json(shape: Shape, value: Any, member: str) -> Any:
     if t == "map":
         if not isinstance(value, dict):
             raise invalid_value(member, value, "a map")
-        return {
-            str(k): from_json(shape.value, v, f"{member}.{k}") for k, v in value.items()
-        }
+        return {str(k): from_json(shape.value, v, f"{member}.{k}") for k, v in value.items()}
     if t == "string":
         if not isinstance(value, str):
             raise invalid_value(member, value, "a string")

@@ -68,9 +68,7 @@ def body_members(shape: Shape | None) -> dict[str, Shape]:
     if shape is None:
         return {}
     return {
-        n: m
-        for n, m in shape.members.items()
-        if m.serialization.get("location") in BODY_LOCATIONS
+        n: m for n, m in shape.members.items() if m.serialization.get("location") in BODY_LOCATIONS
     }
 
 

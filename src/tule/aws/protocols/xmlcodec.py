@@ -12,7 +12,9 @@ from tule.aws.protocols.common import WireError, scalar_from_text, scalar_to_tex
 
 def parse_document(body: bytes, error_code: str = "MalformedXML") -> ET.Element:
     """Parse untrusted XML; entity declarations are refused outright (no expansion attacks)."""
-    message = "The XML you provided was not well-formed or did not validate against our published schema"
+    message = (
+        "The XML you provided was not well-formed or did not validate against our published schema"
+    )
     if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
         raise WireError(error_code, message)
     try:
@@ -128,4 +130,6 @@ def _entry(shape: Shape, key: str, value: Any, node: ET.Element) -> None:
 
 
 def dumps(root: ET.Element) -> bytes:
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(
+        root, encoding="utf-8", xml_declaration=False
+    )

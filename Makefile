@@ -1,0 +1,43 @@
+# tule: `make run` starts the server, `make test` runs the whole suite. Both install first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA_DIR ?= ./.tule
+PYTEST_ARGS ?=
+
+.PHONY: install run test demo bench lint coverage clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/tule serve --host 127.0.0.1 --port 4566 --data-dir $(DATA_DIR)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: install
+	$(BIN)/python demo/quickstart.py
+
+bench: install
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python benchmarks/s3.py
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks demo
+	$(BIN)/ruff format --check src tests benchmarks demo
+	$(BIN)/lint-imports
+
+coverage: install
+	$(BIN)/tule coverage --write docs/coverage.md --readme README.md
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
