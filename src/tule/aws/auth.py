@@ -310,16 +310,21 @@ def _payload_hash(request: HttpRequest, presigned: bool, s3: bool) -> str:
     # Only botocore's S3 presigner swaps in UNSIGNED-PAYLOAD; other presigners hash the body.
     if presigned and s3:
         return UNSIGNED_PAYLOAD
+    if request.body_stream is not None and request.body_sha256:
+        return request.body_sha256
     return hashlib.sha256(request.body).hexdigest()
 
 
 def _check_declared_payload(request: HttpRequest, s3: bool) -> None:
     declared = request.headers.get("x-amz-content-sha256", "")
     # The signature covers the declared hash, not the body, so the body must match it too.
-    # A streamed body is checked by whoever reads the stream.
-    if request.body_stream is not None or not _HEX_SHA256.fullmatch(declared):
+    # A streamed body was hashed by the gateway while it was received.
+    if not _HEX_SHA256.fullmatch(declared):
         return
-    actual = hashlib.sha256(request.body).hexdigest()
+    if request.body_stream is not None:
+        actual = request.body_sha256 or ""
+    else:
+        actual = hashlib.sha256(request.body).hexdigest()
     if actual != declared.lower():
         fields = {"ClientComputedContentSHA256": declared, "S3ComputedContentSHA256": actual}
         raise _error("payload", s3, fields=fields)

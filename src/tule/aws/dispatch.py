@@ -60,7 +60,7 @@ class Dispatcher:
         service_id = specs.service_id(r.service)
         access_key = None
         if self.settings.auth:
-            access_key = verify(req, self.settings.keys, self.clock.time(), s3=r.service == "s3")
+            access_key = _verify(req, self.settings.keys, self.clock.time(), r.service)
         if r.operation is None:
             raise _no_operation(r.service, req)
         op = specs.operation_model(r.service, r.operation)
@@ -71,10 +71,14 @@ class Dispatcher:
             raise not_implemented(service_id, r.operation)
         if req.body_stream is not None and not op.has_streaming_input:
             req.body, req.body_stream = req.body_stream.read(), None
-        params = codec.parse_request(op, req, r.path_params)
-        validate(
-            op.input_shape, params, protocols.VALIDATION_CODES.get(protocol, "ValidationException")
-        )
+        invalid = protocols.VALIDATION_CODES.get(protocol, "ValidationException")
+        try:
+            params = codec.parse_request(op, req, r.path_params)
+        except AwsError as err:
+            if err.code == "ValidationException":
+                err.code = invalid
+            raise
+        validate(op.input_shape, params, invalid)
         scope = credential_scope(req)
         ctx = RequestContext(
             service_name=r.service,
@@ -100,6 +104,23 @@ class Dispatcher:
         protocol = specs.protocol(service)
         codec = protocols.for_service(protocol)
         return codec.serialize_error(err, specs.service_model(service), request_id, req.method)
+
+
+# The query services (STS) name the same authentication failures differently.
+QUERY_AUTH_CODES = {
+    "UnrecognizedClientException": "InvalidClientTokenId",
+    "InvalidSignatureException": "SignatureDoesNotMatch",
+    "MissingAuthenticationTokenException": "MissingAuthenticationToken",
+}
+
+
+def _verify(req: HttpRequest, keys: Mapping[str, str], now: float, service: str) -> str:
+    try:
+        return verify(req, keys, now, s3=service == "s3")
+    except AwsError as err:
+        if specs.protocol(service) == "query" and err.code in QUERY_AUTH_CODES:
+            err.code = QUERY_AUTH_CODES[err.code]
+        raise
 
 
 def _no_operation(service: str, req: HttpRequest) -> AwsError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 from typing import Any
 from urllib.parse import unquote
@@ -10,6 +11,7 @@ from botocore.model import OperationModel, Shape
 
 from tule.aws.http import HttpRequest
 from tule.aws.protocols.common import scalar_from_text, scalar_to_text
+from tule.errors import AwsError
 
 BODY_LOCATIONS = (None, "")
 
@@ -48,6 +50,11 @@ def parse_located(op: OperationModel, req: HttpRequest, path_params: dict[str, s
                 out[name] = [
                     scalar_from_text(member.member, v.strip(), name) for v in value.split(",")
                 ]
+            elif member.type_name == "timestamp":
+                # An unparseable date in a header (If-Modified-Since, ...) is ignored, as HTTP
+                # servers and S3 do, rather than failing the request.
+                with contextlib.suppress(AwsError):
+                    out[name] = scalar_from_text(member, value, name, "rfc822")
             else:
                 out[name] = scalar_from_text(member, value, name, "rfc822")
         elif loc == "headers":
