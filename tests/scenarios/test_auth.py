@@ -96,3 +96,24 @@ def test_unsigned_request_is_rejected(server: TuleServer) -> None:
         urllib.request.urlopen(server.endpoint_url + "/")
     assert err.value.code == 403
     assert b"<Code>AccessDenied</Code>" in err.value.read()
+
+
+def test_valid_presigned_get_and_put_work_with_auth(server: TuleServer) -> None:
+    s3 = server.client(
+        "s3",
+        aws_access_key_id="AKIDTULETEST",
+        aws_secret_access_key="tule-secret",
+        config=Config(signature_version="s3v4"),
+    )
+    s3.create_bucket(Bucket="signed")
+    put_url = s3.generate_presigned_url(
+        "put_object", Params={"Bucket": "signed", "Key": "a b/c.txt"}, ExpiresIn=300
+    )
+    request = urllib.request.Request(put_url, data=b"presigned body", method="PUT")
+    with urllib.request.urlopen(request) as resp:
+        assert resp.status == 200
+    get_url = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": "signed", "Key": "a b/c.txt"}, ExpiresIn=300
+    )
+    with urllib.request.urlopen(get_url) as resp:
+        assert resp.read() == b"presigned body"

@@ -56,6 +56,16 @@ class Dispatcher:
             log.exception("%s.%s failed", r.service, r.operation)
             return self._error(_internal(r.service), r.service, req, request_id)
 
+    def reject(self, req: HttpRequest, err: AwsError) -> HttpResponse:
+        """The error answer to a request refused before dispatch (a body that cannot be read),
+        in the shape of the service it was addressed to."""
+        try:
+            service = route(req, self.services).service
+        except Exception:
+            service = "s3"
+        request_id = ids.s3_request_id() if service == "s3" else ids.request_id()
+        return self._error(err, service, req, request_id)
+
     def _handle(self, req: HttpRequest, r: Route, request_id: str) -> HttpResponse:
         service_id = specs.service_id(r.service)
         access_key = None
@@ -96,6 +106,7 @@ class Dispatcher:
         if ctx.response_status is not None:
             resp.status_code = ctx.response_status
         resp.headers.update(ctx.response_headers)
+        _check_header_values(resp, r.service)
         return resp
 
     def _error(
@@ -121,6 +132,25 @@ def _verify(req: HttpRequest, keys: Mapping[str, str], now: float, service: str)
         if specs.protocol(service) == "query" and err.code in QUERY_AUTH_CODES:
             err.code = QUERY_AUTH_CODES[err.code]
         raise
+
+
+def _check_header_values(resp: HttpResponse, service: str) -> None:
+    """Refuse an answer whose header values HTTP cannot carry: ISO-8859-1 text without line
+    breaks. They come from request values echoed back (S3's `response-content-disposition`),
+    and S3 refuses those requests with this error rather than send a broken header."""
+    for value in resp.headers.values():
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            pass
+        else:
+            if not any(c in value for c in "\r\n\x00"):
+                continue
+        close = getattr(resp.stream, "close", None)
+        if callable(close):
+            close()
+        code = "InvalidArgument" if service == "s3" else "ValidationException"
+        raise AwsError(code, "Header value cannot be represented using ISO-8859-1.", 400)
 
 
 def _no_operation(service: str, req: HttpRequest) -> AwsError:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -20,6 +20,7 @@ from tule.aws.dispatch import Dispatcher
 from tule.aws.http import HttpRequest, HttpResponse
 from tule.clock import Clock, SystemClock
 from tule.config import Settings
+from tule.errors import AwsError
 from tule.services.base import ServiceEnv
 from tule.services.registry import SERVICES, handler_table
 
@@ -74,8 +75,15 @@ class Gateway:
             body = json.dumps(self.health()).encode()
             await Response(body, media_type="application/json")(scope, receive, send)
             return
-        http_req = await self._read(request, scope)
-        resp = await anyio.to_thread.run_sync(self.dispatcher.handle, http_req)
+        http_req = _request_head(scope)
+        try:
+            await self._read_body(request, http_req)
+        except ClientDisconnect:
+            return  # the client left before sending its whole body: there is no one to answer
+        except AwsError as err:  # a body that breaks its framing (aws-chunked)
+            resp = self.dispatcher.reject(http_req, err)
+        else:
+            resp = await anyio.to_thread.run_sync(self.dispatcher.handle, http_req)
         await _to_asgi(resp)(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -88,15 +96,8 @@ class Gateway:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _read(self, request: Request, scope: Scope) -> HttpRequest:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        raw_path = scope.get("raw_path") or scope["path"].encode()
-        req = HttpRequest(
-            method=scope["method"],
-            path=raw_path.decode("latin-1").split("?", 1)[0],
-            query=scope.get("query_string", b"").decode("latin-1"),
-            headers=headers,
-        )
+    async def _read_body(self, request: Request, req: HttpRequest) -> None:
+        headers = req.headers
         length = (
             int(headers.get("content-length", "0") or 0)
             if headers.get("content-length", "").isdigit()
@@ -107,7 +108,7 @@ class Gateway:
             chunks = decode_aws_chunked(chunks)
         if length <= SPOOL_THRESHOLD and "transfer-encoding" not in headers:
             req.body = b"".join([c async for c in chunks])
-            return req
+            return
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115
         digest = hashlib.sha256()
         async for chunk in chunks:
@@ -116,7 +117,18 @@ class Gateway:
         spool.seek(0)
         req.body_stream = spool  # type: ignore[assignment]
         req.body_sha256 = digest.hexdigest()
-        return req
+
+
+def _request_head(scope: Scope) -> HttpRequest:
+    """The request line and headers; the body is read next."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    raw_path = scope.get("raw_path") or scope["path"].encode()
+    return HttpRequest(
+        method=scope["method"],
+        path=raw_path.decode("latin-1").split("?", 1)[0],
+        query=scope.get("query_string", b"").decode("latin-1"),
+        headers=headers,
+    )
 
 
 def _to_asgi(resp: HttpResponse) -> Response:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from tule.aws import specs
 from tule.aws.auth import credential_scope
@@ -46,6 +46,8 @@ class _Rule:
     literals: tuple[tuple[str, str | None], ...]
     required_query: tuple[str, ...]
     required_headers: tuple[str, ...]
+    optional_query: frozenset[str]
+    deprecated: bool
 
 
 @cache
@@ -95,17 +97,26 @@ def rest_rules(service: str) -> tuple[_Rule, ...]:
         )
         req_q: list[str] = []
         req_h: list[str] = []
+        opt_q: set[str] = set()
         shape = op.input_shape
         if shape is not None:
-            for member in shape.required_members:
-                ser = shape.members[member].serialization
+            for member, member_shape in shape.members.items():
+                ser = member_shape.serialization
+                required = member in shape.required_members
                 if ser.get("location") == "querystring":
-                    req_q.append(ser.get("name", member))
-                elif ser.get("location") == "header":
+                    (req_q.append if required else opt_q.add)(ser.get("name", member))
+                elif ser.get("location") == "header" and required:
                     req_h.append(ser.get("name", member).lower())
         rules.append(
             _Rule(
-                name, op.http["method"], _template_regex(path), literals, tuple(req_q), tuple(req_h)
+                name,
+                op.http["method"],
+                _template_regex(path),
+                literals,
+                tuple(req_q),
+                tuple(req_h),
+                frozenset(opt_q),
+                bool(op.deprecated),
             )
         )
     return tuple(rules)
@@ -123,7 +134,7 @@ def match_rest(service: str, req: HttpRequest, path: str) -> tuple[str | None, d
     query_keys: dict[str, str] = {}
     for k, v in parse_qsl(req.query, keep_blank_values=True):
         query_keys.setdefault(k, v)
-    best: tuple[int, str, dict[str, str]] | None = None
+    best: tuple[tuple[int, int, bool], str, dict[str, str]] | None = None
     for rule in rest_rules(service):
         if rule.method != req.method:
             continue
@@ -136,7 +147,15 @@ def match_rest(service: str, req: HttpRequest, path: str) -> tuple[str | None, d
             continue
         if any(h not in req.headers for h in rule.required_headers):
             continue
-        score = 10 * len(rule.literals) + len(rule.required_query) + len(rule.required_headers)
+        # Ties (same method, path and required parts) go to the operation that binds more of
+        # the optional query keys sent (ListDirectoryBuckets' `max-directory-buckets` against
+        # ListBuckets), then to the current operation over its deprecated twin
+        # (GetBucketLifecycleConfiguration over GetBucketLifecycle: the same wire request).
+        score = (
+            10 * len(rule.literals) + len(rule.required_query) + len(rule.required_headers),
+            len(rule.optional_query.intersection(query_keys)),
+            not rule.deprecated,
+        )
         if best is None or score > best[0]:
             labels = _label_names(service, rule.operation)
             params = {labels[g]: v for g, v in m.groupdict().items() if v is not None}
@@ -180,7 +199,9 @@ def route(req: HttpRequest, services: tuple[str, ...]) -> Route:
     bucket = virtual_host_bucket(req.host)
     path = req.path
     if bucket is not None:
-        path = "/" + bucket + ("" if req.path == "/" else req.path)
+        # Encoded, so a Host label holding `/` or `%` stays one (invalid) bucket name instead of
+        # being split into another bucket and a key prefix.
+        path = "/" + quote(bucket, safe="") + ("" if req.path == "/" else req.path)
     r = _rest("s3", req, path)
     r.bucket_from_host = bucket
     return r

@@ -41,9 +41,9 @@ class ServiceEntry:
 
 
 SERVICES: tuple[ServiceEntry, ...] = (
-    ServiceEntry("s3", None),
+    ServiceEntry("s3", "tule.services.s3", "S3"),
     ServiceEntry("sts", "tule.services.sts", "STS"),
-    ServiceEntry("logs", None),
+    ServiceEntry("logs", "tule.services.logs", "Logs"),
     ServiceEntry("sagemaker", None),
     ServiceEntry("sagemaker-runtime", None),
     ServiceEntry("kinesis", None),

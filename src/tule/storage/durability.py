@@ -1,10 +1,20 @@
-"""Group commit: moving a finished temp file into place durably, sharing disk flushes.
+"""Durable commit: moving a finished temp file into place so that it survives power loss.
 
 A commit makes the file's data stable, renames it to its final name, makes that rename stable,
 and only then returns. Flushing in that order means a crash can never leave a final name that
-points at missing or partial data. Concurrent writers wait for the same flush rather than each
-paying for their own, so throughput grows with concurrency instead of being capped at one
-flush per write.
+points at missing or partial data.
+
+Concurrent writers share flushes without a committer thread of ours: each flushes in its own
+thread (the GIL is released), and the kernel coalesces what is in flight (jbd2/XFS log
+commits batch concurrent fsyncs; the block layer merges pending cache flushes). On the
+project's 2-vCPU dev VM (one flush 0.1-5 ms, varying with load), 8 threads writing 4 KiB
+blobs got 9-16x the single-thread rate this way, so flushes are shared; and it beat the
+alternatives, measured interleaved in the same runs: 860-1590 blobs/s against 305-505 for a
+committer thread issuing one `syncfs` per batch and 725-1010 for a leader-elected shared
+`syncfs`. Funnelling every flush through one serial syscall, and handing results across
+threads under the GIL, cost more than the flushes it saved. `syncfs` would also flush
+whatever else is dirty on the filesystem, so an unrelated bulk writer would stall every
+acknowledgement.
 """
 
 from __future__ import annotations
@@ -13,173 +23,25 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
-import threading
-from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from pathlib import Path
 
-
-class Committer(ABC):
-    """Renames finished temp files into place; `commit` owns (and closes) the file descriptor."""
-
-    @abstractmethod
-    def commit(self, fd: int, tmp: Path, final: Path) -> None:
-        """Return once `final` durably holds what was written to `fd` (the temp file `tmp`)."""
-
-    def close(self) -> None:  # noqa: B027 - only batching committers hold resources
-        """Stop any background thread after finishing queued commits."""
+# How much a writer appends between requests to start writing back (see `start_writeback`).
+WRITEBACK_STEP = 8 << 20
+_SYNC_FILE_RANGE_WRITE = 2
 
 
-class NoSyncCommitter(Committer):
-    """Atomic but not durable: for throwaway setups that run with fsync off."""
-
-    def commit(self, fd: int, tmp: Path, final: Path) -> None:
+def commit(fd: int, tmp: Path, final: Path, *, durable: bool) -> None:
+    """Close `fd` (the temp file `tmp`) and rename it to `final`; with `durable`, return only
+    once the data and the new name are both on stable storage. Always closes `fd`."""
+    try:
+        if durable:
+            # fdatasync covers the size and block map, which is all a reader needs.
+            os.fdatasync(fd)
+    finally:
         os.close(fd)
-        os.replace(tmp, final)
-
-
-@dataclass(eq=False)
-class _Job:
-    fd: int
-    tmp: Path
-    final: Path
-    done: threading.Event = field(default_factory=threading.Event)
-    error: BaseException | None = None
-
-    def finish(self, error: BaseException | None = None) -> None:
-        self.error = error
-        self.done.set()
-
-
-class _BatchingCommitter(Committer):
-    """A committer thread that takes every queued job at once and flushes them together."""
-
-    def __init__(self, name: str) -> None:
-        self._cond = threading.Condition()
-        self._queue: list[_Job] = []
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def commit(self, fd: int, tmp: Path, final: Path) -> None:
-        job = _Job(fd, tmp, final)
-        self._prepare(job)
-        with self._cond:
-            if self._closed:
-                os.close(job.fd)
-                raise RuntimeError("blob store is closed")
-            self._queue.append(job)
-            self._cond.notify()
-        job.done.wait()
-        if job.error is not None:
-            raise job.error
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        self._thread.join()
-
-    def _prepare(self, job: _Job) -> None:
-        """Work the writer's own thread does before queueing (runs concurrently)."""
-
-    def _take(self, block: bool) -> list[_Job] | None:
-        """The queued jobs, waiting for some if `block`; None once closed and drained."""
-        with self._cond:
-            while block and not self._queue and not self._closed:
-                self._cond.wait()
-            if block and not self._queue:
-                return None
-            batch, self._queue = self._queue, []
-            return batch
-
-    @abstractmethod
-    def _run(self) -> None: ...
-
-
-class SyncfsCommitter(_BatchingCommitter):
-    """One `syncfs` per batch, pipelined.
-
-    Each flush makes the data of the batch just taken stable and, in the same call, the renames
-    of the previous batch. So a write waits for two flushes, but in steady state there is only
-    one flush per batch, whatever the batch size. `syncfs` flushes the whole filesystem, which
-    also covers the fan-out directories without tracking which ones changed.
-    """
-
-    def __init__(self, root: Path, syncfs: ctypes._CFuncPtr) -> None:
-        self._root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-        self._syncfs = syncfs
-        super().__init__("tule-blob-syncfs")
-
-    def close(self) -> None:
-        super().close()
-        os.close(self._root_fd)
-
-    def _flush(self) -> None:
-        if self._syncfs(self._root_fd) != 0:
-            errno = ctypes.get_errno()
-            raise OSError(errno, f"syncfs: {os.strerror(errno)}")
-
-    def _prepare(self, job: _Job) -> None:
-        # syncfs writes back every dirty page of the filesystem, open or not.
-        os.close(job.fd)
-
-    def _run(self) -> None:
-        renamed: list[_Job] = []
-        while (batch := self._take(block=not renamed)) is not None:
-            try:
-                self._flush()
-            except OSError as error:
-                for job in renamed + batch:
-                    job.finish(error)
-                renamed = []
-                continue
-            for job in renamed:
-                job.finish()
-            renamed = []
-            for job in batch:
-                try:
-                    os.replace(job.tmp, job.final)
-                except OSError as error:
-                    job.finish(error)
-                else:
-                    renamed.append(job)
-
-
-class FsyncCommitter(_BatchingCommitter):
-    """Per-file `fdatasync` in the writer's thread, then one fsync per directory per batch.
-
-    The data flushes run in parallel (the filesystem journal merges concurrent ones); the
-    committer thread renames a batch and fsyncs each directory the batch touched once.
-    """
-
-    def __init__(self) -> None:
-        super().__init__("tule-blob-fsync")
-
-    def _prepare(self, job: _Job) -> None:
-        try:
-            os.fdatasync(job.fd)
-        finally:
-            os.close(job.fd)
-
-    def _run(self) -> None:
-        while (batch := self._take(block=True)) is not None:
-            renamed: list[_Job] = []
-            for job in batch:
-                try:
-                    os.replace(job.tmp, job.final)
-                except OSError as error:
-                    job.finish(error)
-                else:
-                    renamed.append(job)
-            error: OSError | None = None
-            try:
-                for directory in {job.final.parent for job in renamed}:
-                    fsync_dir(directory)
-            except OSError as failure:
-                error = failure
-            for job in renamed:
-                job.finish(error)
+    os.replace(tmp, final)
+    if durable:
+        fsync_dir(final.parent)
 
 
 def fsync_dir(path: Path) -> None:
@@ -191,19 +53,25 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _load_syncfs() -> ctypes._CFuncPtr | None:
+def _load_sync_file_range() -> ctypes._CFuncPtr | None:
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        syncfs = libc.syncfs
-        syncfs.argtypes = [ctypes.c_int]
-        syncfs.restype = ctypes.c_int
-        return syncfs
+        function = libc.sync_file_range
+        function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+        function.restype = ctypes.c_int
+        return function
     return None
 
 
-def make_committer(root: Path, *, fsync: bool) -> Committer:
-    """The best committer for this platform: syncfs where available, else per-file fsync."""
-    if not fsync:
-        return NoSyncCommitter()
-    syncfs = _load_syncfs()
-    return SyncfsCommitter(root, syncfs) if syncfs is not None else FsyncCommitter()
+_sync_file_range = _load_sync_file_range()
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing a byte range to disk now, without waiting for it.
+
+    A large blob then streams to disk while the rest of it is still being received and hashed,
+    so the flush at commit has only the tail left (64 MiB blobs on the dev VM: 250 -> 290 MB/s
+    median with CPU to spare; no difference when the CPU is saturated). Best effort: a no-op
+    where sync_file_range is missing; write errors surface at the commit's fdatasync."""
+    if _sync_file_range is not None:
+        _sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE)

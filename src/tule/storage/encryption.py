@@ -84,7 +84,7 @@ def is_encrypted(head: bytes) -> bool:
 class ChunkSealer:
     """Turns a plaintext stream into the encrypted file layout, a chunk at a time.
 
-    The caller writes `placeholder_header()` first, then every record from `feed`/`finish`,
+    The caller writes `placeholder_header()` first, then every piece from `feed`/`finish`,
     then overwrites the first `HEADER_SIZE` bytes with `header()` (the size is known only then).
     """
 
@@ -102,31 +102,42 @@ class ChunkSealer:
         return bytes(HEADER_SIZE)
 
     def feed(self, data: bytes) -> list[bytes]:
-        """Sealed records for every full chunk now available."""
+        """Sealed record pieces (write them in order) for every full chunk now available."""
         self._size += len(data)
-        self._pending += data
-        records = []
-        while len(self._pending) >= self._chunk_size:
-            records.append(self._seal(bytes(self._pending[: self._chunk_size])))
-            del self._pending[: self._chunk_size]
-        return records
+        view = memoryview(data)
+        pieces: list[bytes] = []
+        if self._pending:
+            take = self._chunk_size - len(self._pending)
+            self._pending += view[:take]
+            view = view[take:]
+            if len(self._pending) < self._chunk_size:
+                return pieces
+            pieces += self._seal(self._pending)
+            self._pending.clear()
+        # Seal whole chunks straight from the caller's buffer: no copy for aligned input.
+        while len(view) >= self._chunk_size:
+            pieces += self._seal(view[: self._chunk_size])
+            view = view[self._chunk_size :]
+        self._pending += view
+        return pieces
 
     def finish(self) -> list[bytes]:
-        """The last, partial chunk (if any)."""
-        records = [self._seal(bytes(self._pending))] if self._pending else []
+        """The pieces of the last, partial chunk (if any)."""
+        pieces = self._seal(self._pending) if self._pending else []
         self._pending.clear()
-        return records
+        return pieces
 
     def header(self) -> bytes:
         fixed = _FIXED.pack(MAGIC, VERSION, self._chunk_size, self._size)
         nonce = secrets.token_bytes(NONCE_SIZE)
         return _HEADER.pack(fixed, nonce, self._master.encrypt(nonce, self._data_key, fixed))
 
-    def _seal(self, chunk: bytes) -> bytes:
+    def _seal(self, chunk: bytes | bytearray | memoryview) -> list[bytes]:
+        # Nonce and ciphertext+tag stay separate pieces: joining them would copy the chunk.
         nonce = secrets.token_bytes(NONCE_SIZE)
-        record = nonce + self._aead.encrypt(nonce, chunk, _INDEX.pack(self._index))
+        sealed = self._aead.encrypt(nonce, chunk, _INDEX.pack(self._index))
         self._index += 1
-        return record
+        return [nonce, sealed]
 
 
 class ChunkOpener:
@@ -158,6 +169,8 @@ class ChunkOpener:
 
     def read(self, fd: int, start: int, end: int) -> Iterator[bytes]:
         """Plaintext `start` .. `end` (already clamped to the size), one chunk at a time."""
+        if start >= end:
+            return
         step = self.chunk_size + CHUNK_OVERHEAD
         for index in range(start // self.chunk_size, -(-end // self.chunk_size)):
             first = index * self.chunk_size

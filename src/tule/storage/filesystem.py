@@ -8,7 +8,7 @@ Layout under the root:
     master.key                                    created on first use of encryption
 
 The fan-out keeps directories small; the temp directory sits on the same filesystem so the
-final rename is atomic. Durability (and its group commit) lives in `durability`.
+final rename is atomic. Making it durable, and sharing flushes, is `durability`'s concern.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tule.storage.base import BlobInfo, BlobStore, BlobTooLarge, Hasher
-from tule.storage.durability import Committer, fsync_dir, make_committer
+from tule.storage.durability import WRITEBACK_STEP, commit, fsync_dir, start_writeback
 from tule.storage.encryption import (
     HEADER_SIZE,
     KEY_SIZE,
@@ -43,8 +43,9 @@ _FAN_OUT = [f"{i:02x}" for i in range(256)]
 
 class FilesystemBlobStore(BlobStore):
     """Blobs under `root`. With `fsync`, `write` returns only once the blob survives power
-    loss; concurrent writes share flushes. `master_key` (32 bytes) seals encrypted blobs;
-    without it, `root/master.key` is loaded or created when first needed.
+    loss (see `durability` for how concurrent writes share flushes). `master_key` (32 bytes)
+    seals encrypted blobs; without it, `root/master.key` is loaded or created when first
+    needed.
 
     One store (one process) per root: opening a store clears `tmp/`, which would destroy the
     in-flight writes of another store on the same root."""
@@ -57,17 +58,12 @@ class FilesystemBlobStore(BlobStore):
         self._tmp = self.root / "tmp"
         self._master_key = master_key
         self._key_lock = threading.Lock()
-        self._make_layout(fsync)
-        self._committer: Committer = make_committer(self.root, fsync=fsync)
+        self._fsync = fsync
+        self._make_layout()
 
-    def _make_layout(self, fsync: bool) -> None:
-        created = not self._blobs.is_dir()
+    def _make_layout(self) -> None:
         self._tmp.mkdir(parents=True, exist_ok=True)
         self._blobs.mkdir(exist_ok=True)
-        for name in _FAN_OUT:
-            with contextlib.suppress(FileExistsError):
-                (self._blobs / name).mkdir()
-                created = True
         # Leftovers of writes a crash interrupted: never renamed, so nothing refers to them.
         for entry in os.scandir(self._tmp):
             if entry.is_dir(follow_symlinks=False):
@@ -75,11 +71,21 @@ class FilesystemBlobStore(BlobStore):
             else:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
-        if fsync and created:
-            # A blob renamed into a fan-out directory is only durable if the directory is.
-            fsync_dir(self._blobs)
-            fsync_dir(self.root)
-            fsync_dir(self.root.parent)
+        # Fan-out directories are made on first use (256 mkdirs up front are slow to start).
+        self._fan_out_ready = {entry.name for entry in os.scandir(self._blobs) if entry.is_dir()}
+        if self._fsync:
+            # Also covers fan-out directories a crashed run made but never flushed.
+            for directory in (self._blobs, self.root, self.root.parent):
+                fsync_dir(directory)
+
+    def _fan_out(self, blob_id: str) -> None:
+        name = blob_id[:2]
+        if name not in self._fan_out_ready:
+            (self._blobs / name).mkdir(exist_ok=True)
+            if self._fsync:
+                # A blob renamed into a fan-out directory is only durable if the directory is.
+                fsync_dir(self._blobs)
+            self._fan_out_ready.add(name)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -95,15 +101,18 @@ class FilesystemBlobStore(BlobStore):
         stored encrypted (and reported so), so the format of a file is never ambiguous."""
         blob_id = secrets.token_hex(16)
         tmp, final = self._tmp / blob_id, self._path(blob_id)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        # Private like the master key: objects' content is no business of other local users.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             size, md5_hex, encrypted = self._fill(fd, data, encrypt, list(hashers), max_size)
         except BaseException:
             os.close(fd)
-            os.unlink(tmp)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
             raise
         try:
-            self._committer.commit(fd, tmp, final)
+            self._fan_out(blob_id)
+            commit(fd, tmp, final, durable=self._fsync)
         except BaseException:
             # The blob may or may not have been renamed; either way no one will learn its id.
             for path in (tmp, final):
@@ -145,7 +154,8 @@ class FilesystemBlobStore(BlobStore):
         return size, md5.hexdigest(), isinstance(sink, _SealedSink)
 
     def _sink(self, fd: int, encrypt: bool) -> _PlainSink | _SealedSink:
-        return _SealedSink(fd, self._key()) if encrypt else _PlainSink(fd)
+        out = _FileOut(fd, writeback=self._fsync)
+        return _SealedSink(out, self._key()) if encrypt else _PlainSink(out)
 
     def concat(self, blob_ids: list[str], *, encrypt: bool = False) -> BlobInfo:
         def pieces() -> Iterator[bytes]:
@@ -208,9 +218,6 @@ class FilesystemBlobStore(BlobStore):
                     if _BLOB_ID.match(entry.name):
                         yield entry.name
 
-    def close(self) -> None:
-        self._committer.close()
-
     def _path(self, blob_id: str) -> Path:
         # Ids reach here from records; checking the shape also rules out path traversal.
         if not _BLOB_ID.match(blob_id):
@@ -240,12 +247,6 @@ def _chunks(data: BinaryIO | bytes | Iterable[bytes]) -> Iterator[bytes]:
             yield chunk
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
 def _read_plain(fd: int, start: int, end: int) -> Iterator[bytes]:
     while start < end:
         chunk = os.pread(fd, min(CHUNK, end - start), start)
@@ -255,31 +256,50 @@ def _read_plain(fd: int, start: int, end: int) -> Iterator[bytes]:
         yield chunk
 
 
-class _PlainSink:
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
+class _FileOut:
+    """Appends to the temp file, starting writeback as it goes when the commit will flush."""
+
+    def __init__(self, fd: int, *, writeback: bool) -> None:
+        self.fd = fd
+        self._writeback = writeback
+        self._offset = 0
+        self._flushed_to = 0
 
     def write(self, data: bytes) -> None:
-        _write_all(self._fd, data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
+        self._offset += len(data)
+        if self._writeback and self._offset - self._flushed_to >= WRITEBACK_STEP:
+            start_writeback(self.fd, self._flushed_to, self._offset - self._flushed_to)
+            self._flushed_to = self._offset
+
+
+class _PlainSink:
+    def __init__(self, out: _FileOut) -> None:
+        self._out = out
+
+    def write(self, data: bytes) -> None:
+        self._out.write(data)
 
     def finish(self) -> None:
         pass
 
 
 class _SealedSink:
-    def __init__(self, fd: int, master_key: bytes) -> None:
-        self._fd = fd
+    def __init__(self, out: _FileOut, master_key: bytes) -> None:
+        self._out = out
         self._sealer = ChunkSealer(master_key)
-        _write_all(fd, self._sealer.placeholder_header())
+        out.write(self._sealer.placeholder_header())
 
     def write(self, data: bytes) -> None:
-        for record in self._sealer.feed(data):
-            _write_all(self._fd, record)
+        for piece in self._sealer.feed(data):
+            self._out.write(piece)
 
     def finish(self) -> None:
-        for record in self._sealer.finish():
-            _write_all(self._fd, record)
-        os.pwrite(self._fd, self._sealer.header(), 0)
+        for piece in self._sealer.finish():
+            self._out.write(piece)
+        os.pwrite(self._out.fd, self._sealer.header(), 0)
 
 
 class _BlobReader(Iterator[bytes]):

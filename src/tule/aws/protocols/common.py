@@ -39,22 +39,44 @@ def format_timestamp(value: Any, fmt: str) -> Any:
 
 def parse_timestamp(text: Any, member: str) -> datetime:
     """Parse any timestamp form botocore may send (epoch number, ISO-8601, RFC 822)."""
+    dt = _parse_timestamp(text)
+    if dt is None:
+        raise invalid_value(member, str(text).strip(), "a timestamp")
+    return dt
+
+
+def _parse_timestamp(text: Any) -> datetime | None:
     if isinstance(text, int | float) and not isinstance(text, bool):
-        return datetime.fromtimestamp(float(text), UTC)
+        return _from_epoch(text)
     s = str(text).strip()
     try:
-        return datetime.fromtimestamp(float(s), UTC)
+        seconds = float(s)
     except ValueError:
         pass
+    else:
+        return _from_epoch(seconds)
     try:
         dt = datetime.fromisoformat(s.replace("Z", "+00:00"))
-        return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
     except ValueError:
-        pass
+        try:
+            dt = parsedate_to_datetime(s)
+        except (TypeError, ValueError, IndexError):
+            return None
+    # RFC 5322's "-0000" zone parses as naive, and means UTC; so does an ISO time without one.
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
     try:
-        return parsedate_to_datetime(s).astimezone(UTC)
-    except (TypeError, ValueError, IndexError):
-        raise invalid_value(member, s, "a timestamp") from None
+        return dt.astimezone(UTC)
+    except OverflowError:  # an offset that moves year 1 or year 9999 out of range
+        return None
+
+
+def _from_epoch(seconds: float) -> datetime | None:
+    # NaN, infinities and epochs beyond year 9999 (or the platform's time_t) are no timestamp.
+    try:
+        return datetime.fromtimestamp(float(seconds), UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def timestamp_format(shape: Shape, default: str) -> str:
@@ -72,6 +94,18 @@ def invalid_value(member: str, value: Any, expected: str) -> AwsError:
     )
 
 
+# Smithy's integer is 32 bits and its long 64; AWS refuses numbers that do not fit, and a handler
+# must never get an int that SQLite or a datetime cannot hold.
+INT_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+
+
+def check_int_range(shape: Shape, value: int, member: str) -> int:
+    low, high = INT_RANGES.get(shape.type_name, (value, value))
+    if not low <= value <= high:
+        raise invalid_value(member, value, f"an integer from {low} to {high}")
+    return value
+
+
 def scalar_from_text(shape: Shape, text: str, member: str, ts_default: str = "iso8601") -> Any:
     """A header, query-string or XML text value converted to the shape's Python type."""
     t = shape.type_name
@@ -79,7 +113,7 @@ def scalar_from_text(shape: Shape, text: str, member: str, ts_default: str = "is
         return text
     if t in ("integer", "long"):
         try:
-            return int(text.strip())
+            return check_int_range(shape, int(text.strip()), member)
         except ValueError:
             raise invalid_value(member, text, "an integer") from None
     if t in ("float", "double"):

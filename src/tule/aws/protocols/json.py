@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 from botocore.model import OperationModel, ServiceModel, Shape
@@ -14,6 +15,7 @@ from botocore.model import OperationModel, ServiceModel, Shape
 from tule.aws.http import HttpRequest, HttpResponse
 from tule.aws.protocols.common import (
     WireError,
+    check_int_range,
     decode_base64,
     format_timestamp,
     invalid_value,
@@ -28,8 +30,9 @@ def load_body(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        doc = json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: a document nested deeper than the decoder's recursion limit.
         raise WireError(
             "SerializationException", "Start of structure or map found where not expected."
         ) from None
@@ -37,7 +40,39 @@ def load_body(body: bytes) -> dict[str, Any]:
         raise WireError(
             "SerializationException", "Start of structure or map found where not expected."
         )
+    if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(doc):
+        raise WireError("SerializationException", "Invalid UTF-16 surrogate in a JSON string.")
     return doc
+
+
+# `\ud800`-style escapes: json.loads joins a valid pair into one character but keeps a lone
+# half as is, a string no store (SQLite, UTF-8 files) can hold; AWS's parsers refuse it.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(doc: Any) -> bool:
+    try:
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON; AWS's parsers refuse them, and echoing one back would
+    # write a body botocore cannot read.
+    raise ValueError(name)
+
+
+def _not_null(value: Any, member: str) -> Any:
+    # A null inside a list or map is no value at all; AWS's collections are not sparse.
+    if value is None:
+        raise AwsError(
+            "ValidationException",
+            f"1 validation error detected: Value null at '{member}' failed to satisfy "
+            "constraint: Member must not be null",
+        )
+    return value
 
 
 def from_json(shape: Shape, value: Any, member: str) -> Any:
@@ -45,6 +80,8 @@ def from_json(shape: Shape, value: Any, member: str) -> Any:
     if value is None:
         return None
     t = shape.type_name
+    if t == "structure" and shape.is_document_type:
+        return value  # a document is free-form JSON (Glue's Iceberg field types)
     if t == "structure":
         if not isinstance(value, dict):
             raise invalid_value(member, value, "a structure")
@@ -56,11 +93,17 @@ def from_json(shape: Shape, value: Any, member: str) -> Any:
     if t == "list":
         if not isinstance(value, list):
             raise invalid_value(member, value, "a list")
-        return [from_json(shape.member, v, f"{member}.{i + 1}") for i, v in enumerate(value)]
+        return [
+            from_json(shape.member, _not_null(v, f"{member}.{i + 1}"), f"{member}.{i + 1}")
+            for i, v in enumerate(value)
+        ]
     if t == "map":
         if not isinstance(value, dict):
             raise invalid_value(member, value, "a map")
-        return {str(k): from_json(shape.value, v, f"{member}.{k}") for k, v in value.items()}
+        return {
+            str(k): from_json(shape.value, _not_null(v, f"{member}.{k}"), f"{member}.{k}")
+            for k, v in value.items()
+        }
     if t == "string":
         if not isinstance(value, str):
             raise invalid_value(member, value, "a string")
@@ -68,11 +111,14 @@ def from_json(shape: Shape, value: Any, member: str) -> Any:
     if t in ("integer", "long"):
         if isinstance(value, bool) or not isinstance(value, int):
             raise invalid_value(member, value, "an integer")
-        return value
+        return check_int_range(shape, value, member)
     if t in ("float", "double"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise invalid_value(member, value, "a number")
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer literal beyond a double's range
+            raise invalid_value(member, value, "a number") from None
     if t == "boolean":
         if not isinstance(value, bool):
             raise invalid_value(member, value, "a boolean")
@@ -89,6 +135,8 @@ def from_json(shape: Shape, value: Any, member: str) -> Any:
 def to_json(shape: Shape, value: Any) -> Any:
     """Convert a handler's Python value to its JSON form for the shape."""
     t = shape.type_name
+    if t == "structure" and shape.is_document_type:
+        return value
     if t == "structure":
         return {
             name: to_json(sub, value[name])

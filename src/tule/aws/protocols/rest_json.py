@@ -9,6 +9,7 @@ from botocore.model import OperationModel, ServiceModel
 
 from tule.aws.http import HttpRequest, HttpResponse
 from tule.aws.protocols import json as json_protocol
+from tule.aws.protocols.common import scalar_to_text
 from tule.aws.protocols.rest import (
     body_members,
     located_output,
@@ -79,11 +80,20 @@ def serialize_response(op: OperationModel, output: dict, request_id: str) -> Htt
 def serialize_error(
     err: AwsError, service: ServiceModel, request_id: str, method: str = "POST"
 ) -> HttpResponse:
-    body: dict[str, Any] = {"message": err.message, **err.fields}
+    body: dict[str, Any] = {"message": err.message}
     headers = {
         "content-type": "application/json",
         "x-amzn-requestid": request_id,
         "x-amzn-errortype": err.code,
-        **err.headers,
     }
+    shape = service.shape_for_error_code(err.code)
+    for name, value in err.fields.items():
+        member = shape.members.get(name) if shape is not None else None
+        if member is not None and member.serialization.get("location") == "header":
+            # modeled error members bound to headers (Lambda's `Retry-After`) are read there
+            wire = member.serialization.get("name", name).lower()
+            headers[wire] = scalar_to_text(member, value, "rfc822")
+        else:
+            body[name] = value
+    headers.update(err.headers)
     return HttpResponse(err.status_code, headers, json.dumps(body, default=str).encode())

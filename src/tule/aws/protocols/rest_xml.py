@@ -51,6 +51,9 @@ def parse_request(op: OperationModel, req: HttpRequest, path_params: dict[str, s
             out[payload] = (
                 streaming_body(req) if member.serialization.get("streaming") else req.body
             )
+        elif member.type_name == "string":
+            # a text payload travels as is, not as XML (PutBucketPolicy's JSON policy)
+            out[payload] = req.body.decode("utf-8", errors="replace")
         elif req.body.strip():
             root = xmlcodec.parse_document(req.body)
             out[payload] = xmlcodec.from_xml(member, root, payload)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from xml.etree import ElementTree as ET
+from xml.parsers import expat
 
 from botocore.model import Shape
 
@@ -11,16 +13,39 @@ from tule.aws.protocols.common import WireError, scalar_from_text, scalar_to_tex
 
 
 def parse_document(body: bytes, error_code: str = "MalformedXML") -> ET.Element:
-    """Parse untrusted XML; entity declarations are refused outright (no expansion attacks)."""
+    """Parse untrusted XML; a document type declaration is refused outright, so no entity is
+    ever declared or expanded (billion laughs, external entities), whatever the encoding."""
     message = (
         "The XML you provided was not well-formed or did not validate against our published schema"
     )
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body or _declares_dtd(body):
         raise WireError(error_code, message)
     try:
         return ET.fromstring(body)
-    except (ET.ParseError, ValueError):
+    except (ET.ParseError, ValueError, LookupError):  # LookupError: an unknown encoding
         raise WireError(error_code, message) from None
+
+
+class _DoctypeFound(Exception):
+    pass
+
+
+def _refuse_doctype(*_: object) -> None:
+    raise _DoctypeFound
+
+
+def _declares_dtd(body: bytes) -> bool:
+    """Whether the document declares a DTD, in any encoding (the byte check above sees only
+    UTF-8 and ASCII ones). The scan stops at the declaration, before any entity is read."""
+    scanner = expat.ParserCreate()
+    scanner.StartDoctypeDeclHandler = _refuse_doctype
+    try:
+        scanner.Parse(body, True)
+    except _DoctypeFound:
+        return True
+    except (expat.ExpatError, ValueError, LookupError):
+        return False  # not well-formed: the parse that follows says so
+    return False
 
 
 def local(tag: str) -> str:
@@ -96,6 +121,10 @@ def to_xml(shape: Shape, value: Any, tag: str, parent: ET.Element | None = None)
 
 def fill(shape: Shape, value: Any, node: ET.Element) -> None:
     t = shape.type_name
+    ns = shape.serialization.get("xmlNamespace")
+    if isinstance(ns, dict) and ns.get("prefix"):
+        # declare the prefix its attributes use (S3's Grantee `xsi:type`), or the XML is invalid
+        node.set(f"xmlns:{ns['prefix']}", ns["uri"])
     if t == "structure":
         for name, member in shape.members.items():
             v = value.get(name)
@@ -129,7 +158,21 @@ def _entry(shape: Shape, key: str, value: Any, node: ET.Element) -> None:
     to_xml(shape.value, value, shape.value.serialization.get("name", "value"), node)
 
 
+# Characters XML 1.0 cannot carry at all, not even as character references (C0 controls but
+# tab, LF and CR; U+FFFE/U+FFFF; lone surrogates). ElementTree writes them as they are, and the
+# document then fails to parse in every client.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_safe(text: str | None) -> str | None:
+    return _NOT_XML.sub("\ufffd", text) if text and _NOT_XML.search(text) else text
+
+
 def dumps(root: ET.Element) -> bytes:
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(
-        root, encoding="utf-8", xml_declaration=False
-    )
+    for el in root.iter():
+        el.text, el.tail = _xml_safe(el.text), _xml_safe(el.tail)
+        for name, value in el.attrib.items():
+            el.attrib[name] = _xml_safe(value) or ""
+    body = ET.tostring(root, encoding="utf-8", xml_declaration=False)
+    # A raw CR would be read back as LF (XML end-of-line handling); S3 writes it as `&#13;`.
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body.replace(b"\r", b"&#13;")
