@@ -31,8 +31,15 @@ import scipy.sparse as sp
 
 Matrix = np.ndarray | sp.csr_matrix
 
-# Rows per block: a (4096 x k) float32 distance block stays in the L2 cache for k up to ~100.
+# Rows per block for the row-parallel kernels.
 BLOCK_ROWS = 4096
+
+
+def _distance_block_rows(centers: int) -> int:
+    """Rows per distance block: about 4 MiB of float32 scores (rows x centres), within
+    [1024, 8192] rows; measured best on the 2-core AVX-512 box for k = 20, 100 and 500."""
+    return max(1024, min(8192, (1 << 20) // max(centers, 1)))
+
 
 _controller: Any = None
 
@@ -117,7 +124,7 @@ def nearest(
     if sp.issparse(x):
         work(0, rows)  # scipy's sparse product is single-threaded and does the whole batch
     else:
-        workers.run(rows, work)
+        workers.run(rows, work, block=_distance_block_rows(len(centers)))
     np.maximum(best, 0, out=best)
     return labels, best
 
@@ -223,13 +230,22 @@ def lloyd_iteration(
     workers: Workers = _INLINE,
 ) -> tuple[np.ndarray, float]:
     """One Lloyd step: assign every row to its nearest centre, move each centre to the
-    (weighted) mean of its rows; an empty cluster keeps its centre. Returns (new centres,
-    weighted sum of squared distances before the move)."""
+    (weighted) mean of its rows. An empty cluster is moved onto the row farthest from its
+    centre (the next farthest for the next empty one), as scikit-learn and faiss do, so no
+    centre is wasted. Returns (new centres, weighted sum of squared distances before the
+    move)."""
     labels, d2 = nearest(x, centers, workers)
     sums, counts = cluster_sums(x, labels, len(centers), weights)
     moved = centers.astype(np.float64, copy=True)
     filled = counts > 0
     moved[filled] = sums[filled] / counts[filled, None]
+    empty = np.flatnonzero(~filled)
+    if empty.size:
+        cost = d2 if weights is None else d2 * (weights > 0)
+        farthest = np.argsort(cost)[::-1][: empty.size]
+        farthest = farthest[cost[farthest] > 0]
+        rows = x[farthest]
+        moved[empty[: farthest.size]] = rows.toarray() if sp.issparse(rows) else rows
     loss = float(d2 @ weights) if weights is not None else float(d2.sum(dtype=np.float64))
     return moved.astype(centers.dtype), loss
 

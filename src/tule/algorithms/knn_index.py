@@ -28,54 +28,61 @@ Matrix = np.ndarray | sp.csr_matrix
 
 
 class Reservoir:
-    """A uniform sample of at most `size` rows (with labels) of a stream, seeded."""
+    """A uniform sample of at most `size` rows (with labels) of a stream, seeded.
+
+    Rows are appended in parts and compacted (the `size` smallest keys kept) whenever twice
+    `size` rows are held, so the work is linear in the stream. After a compaction only rows
+    whose key beats the largest kept key can still enter."""
 
     def __init__(self, size: int, rng: np.random.Generator) -> None:
         self.size = size
         self.rng = rng
         self.seen = 0
-        self.keys = np.empty(0)
-        self.order = np.empty(0, dtype=np.int64)
-        self.features: np.ndarray | None = None
-        self.labels = np.empty(0, dtype=np.float32)
+        self.held = 0
+        self.threshold = np.inf
+        self.parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
     def add(self, features: Matrix, labels: np.ndarray) -> None:
         rows = features.shape[0]
         keys = self.rng.random(rows)
         order = np.arange(self.seen, self.seen + rows)
         self.seen += rows
-        # Once the sample is full, only rows whose key beats the largest kept key can enter.
-        if len(self.keys) >= self.size:
-            take = np.flatnonzero(keys < self.keys.max())
-            if take.size == 0:
-                return
-        else:
-            take = np.arange(rows)
-        block = features[take]
-        dense = block.toarray() if sp.issparse(block) else np.asarray(block)
+        take = np.flatnonzero(keys < self.threshold)
+        if take.size == 0:
+            return
+        if take.size < rows:
+            features, labels, keys, order = features[take], labels[take], keys[take], order[take]
+        dense = features.toarray() if sp.issparse(features) else np.asarray(features)
         dense = dense.astype(np.float32, copy=False)
-        merged_keys = np.concatenate([self.keys, keys[take]])
-        merged_order = np.concatenate([self.order, order[take]])
-        merged_labels = np.concatenate([self.labels, labels[take].astype(np.float32)])
-        merged = dense if self.features is None else np.concatenate([self.features, dense])
-        if len(merged_keys) > self.size:
-            keep = np.argpartition(merged_keys, self.size - 1)[: self.size]
-            keep.sort()
-            merged_keys, merged_order = merged_keys[keep], merged_order[keep]
-            merged_labels, merged = merged_labels[keep], merged[keep]
-        self.keys, self.order, self.labels, self.features = (
-            merged_keys,
-            merged_order,
-            merged_labels,
-            merged,
-        )
+        self.parts.append((keys, order, np.asarray(labels, dtype=np.float32), dense))
+        self.held += len(keys)
+        if self.held >= 2 * self.size:
+            self._compact()
+
+    def _compact(self) -> None:
+        if not self.parts:
+            return
+        parts, self.parts = self.parts, []
+        keys, order, labels = (np.concatenate([part[i] for part in parts]) for i in range(3))
+        features = np.concatenate([part[3] for part in parts]) if len(parts) > 1 else parts[0][3]
+        del parts  # the parts' feature blocks go as soon as the concatenation exists
+        if len(keys) > self.size:
+            keep = np.argpartition(keys, self.size - 1)[: self.size]
+            keys, order, labels, features = keys[keep], order[keep], labels[keep], features[keep]
+            self.threshold = float(keys.max())
+        self.parts = [(keys, order, labels, features)]
+        self.held = len(keys)
 
     def sample(self) -> tuple[np.ndarray, np.ndarray]:
         """(features, labels) of the kept rows in stream order."""
-        if self.features is None:
-            return np.zeros((0, 0), dtype=np.float32), self.labels
-        by_position = np.argsort(self.order, kind="stable")
-        return np.ascontiguousarray(self.features[by_position]), self.labels[by_position]
+        self._compact()
+        if not self.parts:
+            return np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=np.float32)
+        _, order, labels, features = self.parts[0]
+        if np.all(order[1:] > order[:-1]):  # nothing was dropped or reordered: no copy
+            return features, labels
+        by_position = np.argsort(order, kind="stable")
+        return np.ascontiguousarray(features[by_position]), labels[by_position]
 
 
 # ---------------------------------------------------------------------------------------------

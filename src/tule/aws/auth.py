@@ -318,16 +318,22 @@ def _payload_hash(request: HttpRequest, presigned: bool, s3: bool) -> str:
 def _check_declared_payload(request: HttpRequest, s3: bool) -> None:
     declared = request.headers.get("x-amz-content-sha256", "")
     # The signature covers the declared hash, not the body, so the body must match it too.
-    # A streamed body was hashed by the gateway while it was received.
-    if not _HEX_SHA256.fullmatch(declared):
+    # A spooled body was hashed by the gateway while it was received; a streamed one checks
+    # itself at its end, before the handler stores anything.
+    if not _HEX_SHA256.fullmatch(declared) or request.body_checked:
         return
     if request.body_stream is not None:
         actual = request.body_sha256 or ""
     else:
         actual = hashlib.sha256(request.body).hexdigest()
     if actual != declared.lower():
-        fields = {"ClientComputedContentSHA256": declared, "S3ComputedContentSHA256": actual}
-        raise _error("payload", s3, fields=fields)
+        raise payload_mismatch(declared, actual, s3)
+
+
+def payload_mismatch(declared: str, actual: str, s3: bool) -> AwsError:
+    """The error for a body whose SHA-256 is not the declared `x-amz-content-sha256`."""
+    fields = {"ClientComputedContentSHA256": declared, "S3ComputedContentSHA256": actual}
+    return _error("payload", s3, fields=fields)
 
 
 @lru_cache(maxsize=256)

@@ -8,7 +8,8 @@ from typing import Any
 
 from tule import ids
 from tule.aws import specs
-from tule.aws.auth import credential_scope, verify
+from tule.aws.auth import credential_scope, payload_mismatch, verify
+from tule.aws.body import PayloadMismatch
 from tule.aws.http import HttpRequest, HttpResponse
 from tule.aws.protocols import registry as protocols
 from tule.aws.routing import Route, route
@@ -52,6 +53,9 @@ class Dispatcher:
             return self._handle(req, r, request_id)
         except AwsError as err:
             return self._error(err, r.service, req, request_id)
+        except PayloadMismatch as err:
+            mismatch = payload_mismatch(err.declared, err.actual, r.service == "s3")
+            return self._error(mismatch, r.service, req, request_id)
         except Exception:
             log.exception("%s.%s failed", r.service, r.operation)
             return self._error(_internal(r.service), r.service, req, request_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import tempfile
@@ -15,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from tule import __version__
 from tule.aws import specs
+from tule.aws.body import BodyPipe, incomplete_body, should_stream
 from tule.aws.chunked import decode_aws_chunked, is_aws_chunked
 from tule.aws.dispatch import Dispatcher
 from tule.aws.http import HttpRequest, HttpResponse
@@ -76,15 +78,60 @@ class Gateway:
             await Response(body, media_type="application/json")(scope, receive, send)
             return
         http_req = _request_head(scope)
-        try:
-            await self._read_body(request, http_req)
-        except ClientDisconnect:
-            return  # the client left before sending its whole body: there is no one to answer
-        except AwsError as err:  # a body that breaks its framing (aws-chunked)
-            resp = self.dispatcher.reject(http_req, err)
+        chunks: AsyncIterator[bytes] = request.stream()
+        if is_aws_chunked(http_req.headers):
+            chunks = decode_aws_chunked(chunks)
+        if should_stream(http_req, self.settings.auth):
+            resp = await self._handle_streaming(http_req, chunks)
+            if resp is None:
+                return  # the client left before sending its whole body: no one to answer
         else:
-            resp = await anyio.to_thread.run_sync(self.dispatcher.handle, http_req)
+            try:
+                await _read_body(chunks, http_req)
+            except ClientDisconnect:
+                return
+            except AwsError as err:  # a body that breaks its framing (aws-chunked)
+                resp = self.dispatcher.reject(http_req, err)
+            else:
+                resp = await anyio.to_thread.run_sync(self.dispatcher.handle, http_req)
         await _to_asgi(resp)(scope, receive, send)
+
+    async def _handle_streaming(
+        self, req: HttpRequest, chunks: AsyncIterator[bytes]
+    ) -> HttpResponse | None:
+        """Dispatch while the body is still arriving (see `body`); None if the client left."""
+        declared = req.headers.get("x-amz-content-sha256") if self.settings.auth else None
+        pipe = BodyPipe(asyncio.get_running_loop(), declared)
+        req.body_stream = pipe  # type: ignore[assignment]
+        req.body_checked = declared is not None
+        left = False
+
+        async def feed() -> None:
+            nonlocal left
+            try:
+                async for chunk in chunks:
+                    await pipe.put(chunk)
+            except ClientDisconnect:
+                left = True
+                pipe.fail(incomplete_body())
+            except AwsError as err:  # a body that breaks its framing (aws-chunked)
+                pipe.fail(err)
+            except BaseException:
+                pipe.fail(incomplete_body())
+                raise
+            else:
+                pipe.finish()
+
+        def handle() -> HttpResponse:
+            try:
+                return self.dispatcher.handle(req)
+            finally:
+                pipe.close()  # whatever the handler left unread is drained and dropped
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(feed)
+            resp = await anyio.to_thread.run_sync(handle)
+        return None if left else resp
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -96,27 +143,23 @@ class Gateway:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _read_body(self, request: Request, req: HttpRequest) -> None:
-        headers = req.headers
-        length = (
-            int(headers.get("content-length", "0") or 0)
-            if headers.get("content-length", "").isdigit()
-            else 0
-        )
-        chunks: AsyncIterator[bytes] = request.stream()
-        if is_aws_chunked(headers):
-            chunks = decode_aws_chunked(chunks)
-        if length <= SPOOL_THRESHOLD and "transfer-encoding" not in headers:
-            req.body = b"".join([c async for c in chunks])
-            return
-        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115
-        digest = hashlib.sha256()
-        async for chunk in chunks:
-            digest.update(chunk)
-            spool.write(chunk)
-        spool.seek(0)
-        req.body_stream = spool  # type: ignore[assignment]
-        req.body_sha256 = digest.hexdigest()
+
+async def _read_body(chunks: AsyncIterator[bytes], req: HttpRequest) -> None:
+    """Read a body that is not streamed: whole into memory when small; else (a large body
+    whose SigV4 payload hash must be known before dispatching) into a spool, hashed."""
+    headers = req.headers
+    length = headers.get("content-length", "0")
+    if "transfer-encoding" not in headers and length.isdigit() and int(length) <= SPOOL_THRESHOLD:
+        req.body = b"".join([c async for c in chunks])
+        return
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115
+    digest = hashlib.sha256()
+    async for chunk in chunks:
+        digest.update(chunk)
+        spool.write(chunk)
+    spool.seek(0)
+    req.body_stream = spool  # type: ignore[assignment]
+    req.body_sha256 = digest.hexdigest()
 
 
 def _request_head(scope: Scope) -> HttpRequest:

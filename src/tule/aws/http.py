@@ -23,8 +23,10 @@ class HttpRequest:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     body_stream: BinaryIO | None = None
-    # Hex SHA-256 of a streamed body, computed while it was received (body_stream only).
+    # Hex SHA-256 of a spooled body, computed while it was received (body_stream only).
     body_sha256: str | None = None
+    # The body_stream checks the declared x-amz-content-sha256 itself when it reaches its end.
+    body_checked: bool = False
 
     @property
     def host(self) -> str:

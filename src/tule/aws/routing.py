@@ -123,6 +123,12 @@ def rest_rules(service: str) -> tuple[_Rule, ...]:
 
 
 @cache
+def _rules_for(service: str, method: str) -> tuple[_Rule, ...]:
+    # Matching runs on every request: only the rules of its method are worth trying.
+    return tuple(rule for rule in rest_rules(service) if rule.method == method)
+
+
+@cache
 def _label_names(service: str, operation: str) -> dict[str, str]:
     """Regex group name -> the URI label botocore names it with."""
     uri = specs.operation_model(service, operation).http.get("requestUri", "/")
@@ -135,9 +141,7 @@ def match_rest(service: str, req: HttpRequest, path: str) -> tuple[str | None, d
     for k, v in parse_qsl(req.query, keep_blank_values=True):
         query_keys.setdefault(k, v)
     best: tuple[tuple[int, int, bool], str, dict[str, str]] | None = None
-    for rule in rest_rules(service):
-        if rule.method != req.method:
-            continue
+    for rule in _rules_for(service, req.method):
         m = rule.pattern.match(path)
         if m is None:
             continue

@@ -63,13 +63,13 @@ def _check(shape: Shape, value: Any, path: str, found: list[str]) -> None:
     if t == "list":
         _length(meta, len(value), value, where, found, "length")
         for i, item in enumerate(value):
-            _check(shape.member, item, f"{where}.{i + 1}.member", found)
+            _check_item(shape.member, item, f"{where}.{i + 1}.member", found)
         return
     if t == "map":
         _length(meta, len(value), value, where, found, "length")
         for k, v in value.items():
             _check(shape.key, k, f"{where}.key", found)
-            _check(shape.value, v, f"{where}.{k}.value", found)
+            _check_item(shape.value, v, f"{where}.{k}.value", found)
         return
     if t == "string":
         _length(meta, len(value), value, where, found, "length")
@@ -99,6 +99,17 @@ def _check(shape: Shape, value: Any, path: str, found: list[str]) -> None:
         return
     if t == "blob" and isinstance(value, bytes | bytearray):
         _length(meta, len(value), value, where, found, "length")
+
+
+def _check_item(shape: Shape, value: Any, where: str, found: list[str]) -> None:
+    # A null inside a list or map (JSON `[null]`, a bare query key `Tags.member.1=`): AWS's
+    # collections are not sparse.
+    if value is None:
+        found.append(
+            f"Value null at '{where}' failed to satisfy constraint: Member must not be null"
+        )
+    else:
+        _check(shape, value, where, found)
 
 
 def _length(meta: dict, n: int, value: Any, where: str, found: list[str], what: str) -> None:

@@ -100,9 +100,9 @@ INT_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 
 
 def check_int_range(shape: Shape, value: int, member: str) -> int:
-    low, high = INT_RANGES.get(shape.type_name, (value, value))
-    if not low <= value <= high:
-        raise invalid_value(member, value, f"an integer from {low} to {high}")
+    bounds = INT_RANGES.get(shape.type_name)
+    if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        raise invalid_value(member, value, f"an integer from {bounds[0]} to {bounds[1]}")
     return value
 
 

@@ -64,17 +64,6 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(name)
 
 
-def _not_null(value: Any, member: str) -> Any:
-    # A null inside a list or map is no value at all; AWS's collections are not sparse.
-    if value is None:
-        raise AwsError(
-            "ValidationException",
-            f"1 validation error detected: Value null at '{member}' failed to satisfy "
-            "constraint: Member must not be null",
-        )
-    return value
-
-
 def from_json(shape: Shape, value: Any, member: str) -> Any:
     """Convert a decoded JSON value to the shape's Python form, checking its type."""
     if value is None:
@@ -93,17 +82,11 @@ def from_json(shape: Shape, value: Any, member: str) -> Any:
     if t == "list":
         if not isinstance(value, list):
             raise invalid_value(member, value, "a list")
-        return [
-            from_json(shape.member, _not_null(v, f"{member}.{i + 1}"), f"{member}.{i + 1}")
-            for i, v in enumerate(value)
-        ]
+        return [from_json(shape.member, v, f"{member}.{i + 1}") for i, v in enumerate(value)]
     if t == "map":
         if not isinstance(value, dict):
             raise invalid_value(member, value, "a map")
-        return {
-            str(k): from_json(shape.value, _not_null(v, f"{member}.{k}"), f"{member}.{k}")
-            for k, v in value.items()
-        }
+        return {str(k): from_json(shape.value, v, f"{member}.{k}") for k, v in value.items()}
     if t == "string":
         if not isinstance(value, str):
             raise invalid_value(member, value, "a string")
