@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= ./.tule
 PYTEST_ARGS ?=
 
-.PHONY: install run test demo bench lint coverage clean
+.PHONY: install run test demo bench bench-algorithms lint coverage clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ demo: install
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/s3.py
+
+bench-algorithms: install
+	$(BIN)/python benchmarks/algorithms_xgboost.py
+	$(BIN)/python benchmarks/algorithms_linear_learner.py
+	$(BIN)/python benchmarks/algorithms_unsupervised.py
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks demo
