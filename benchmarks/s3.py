@@ -113,7 +113,7 @@ def main() -> None:
     parser.add_argument("--large-count", type=int, default=4, help="64 MiB objects per run")
     args = parser.parse_args()
     results: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory(dir=".") as tmp:
+    with tempfile.TemporaryDirectory(dir=os.environ.get("TULE_BENCH_DIR")) as tmp:
         folder = Path(tmp)
         write, read = disk_rates(folder, args.large_count, args.runs)
         for name, server in (("tule", tule_server(folder / "tule")), ("moto", moto_server())):

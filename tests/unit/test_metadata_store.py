@@ -319,3 +319,37 @@ def test_sqlite_file_is_in_wal_mode(tmp_path: Path) -> None:
         assert (tmp_path / "meta.db-wal").exists()
     finally:
         opened.close()
+
+
+def test_list_keys_matches_list(store: MetadataStore) -> None:
+    for key in KEYS:
+        store.put(key, {"big": "x" * 100})
+    for prefix, after, limit in (("", None, 1000), ("a", None, 2), ("a", "a/", 3), ("z", None, 0)):
+        page = store.list(prefix, start_after=after, limit=limit)
+        keys = store.list_keys(prefix, start_after=after, limit=limit)
+        assert keys == [key for key, _ in page.items]
+
+
+def test_concurrent_sqlite_writers_share_commits(tmp_path: Path) -> None:
+    opened = SqliteStore(str(tmp_path / "meta.db"), fsync=True)
+    commits: list[str] = []
+    opened._conn.set_trace_callback(lambda sql: sql == "COMMIT" and commits.append(sql))
+    try:
+        run_threads(8, lambda i: [opened.put(f"k/{i}/{n}", {"n": n}) for n in range(25)])
+        assert len(opened.list("k/").items) == 200
+        # Each commit carries whatever queued while the previous one flushed.
+        assert len(commits) < 200
+    finally:
+        opened.close()
+
+
+def test_lone_sqlite_writer_commits_in_its_own_thread(tmp_path: Path) -> None:
+    opened = SqliteStore(str(tmp_path / "meta.db"), fsync=False)
+    threads: set[int] = set()
+    opened._conn.set_trace_callback(lambda sql: threads.add(threading.get_ident()))
+    try:
+        for n in range(5):
+            opened.put(f"k{n}", {"n": n})
+        assert threads == {threading.get_ident()}
+    finally:
+        opened.close()

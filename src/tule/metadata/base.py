@@ -67,5 +67,12 @@ class MetadataStore(ABC):
     def list(self, prefix: str, *, start_after: str | None = None, limit: int = 1000) -> Page:
         """Records whose keys start with `prefix`, strictly after `start_after`, at most `limit`."""
 
+    def list_keys(
+        self, prefix: str, *, start_after: str | None = None, limit: int = 1000
+    ) -> list[str]:
+        """The keys `list` would return, without their records (stores that can skip reading
+        the values override this: a sweep over large records then stays cheap)."""
+        return [key for key, _ in self.list(prefix, start_after=start_after, limit=limit).items]
+
     def close(self) -> None:  # noqa: B027 - optional for stores without resources
         """Release resources."""

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+# Reads and writes move bytes in pieces of this size (1 MiB).
+CHUNK = 1 << 20
+
 
 class Hasher(Protocol):
     """Anything with hashlib's `update`, fed every plaintext byte as it is written."""
@@ -74,3 +77,23 @@ class BlobStore(ABC):
 
 class BlobTooLarge(Exception):
     """The data exceeded `max_size`."""
+
+
+def iter_chunks(data: BinaryIO | bytes | Iterable[bytes]) -> Iterator[bytes]:
+    """The input as non-empty byte chunks, reading file-likes `CHUNK` bytes at a time."""
+    if isinstance(data, bytes) and len(data) <= CHUNK:
+        if data:
+            yield data  # the common small body: no copy
+        return
+    if isinstance(data, bytes | bytearray | memoryview):
+        view = memoryview(data).cast("B")
+        for offset in range(0, len(view), CHUNK):
+            yield bytes(view[offset : offset + CHUNK])
+        return
+    if hasattr(data, "read"):
+        while chunk := data.read(CHUNK):
+            yield chunk
+        return
+    for chunk in data:
+        if chunk:
+            yield chunk

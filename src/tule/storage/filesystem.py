@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from tule.storage.base import BlobInfo, BlobStore, BlobTooLarge, Hasher
+from tule.storage.base import CHUNK, BlobInfo, BlobStore, BlobTooLarge, Hasher, iter_chunks
 from tule.storage.durability import WRITEBACK_STEP, commit, fsync_dir, start_writeback
 from tule.storage.encryption import (
     HEADER_SIZE,
@@ -35,8 +35,8 @@ from tule.storage.encryption import (
     is_encrypted,
     load_or_create_master_key,
 )
+from tule.storage.hashing import Hashing
 
-CHUNK = 1 << 20
 _BLOB_ID = re.compile(r"[0-9a-f]{32}\Z")
 _FAN_OUT = [f"{i:02x}" for i in range(256)]
 
@@ -130,27 +130,31 @@ class FilesystemBlobStore(BlobStore):
         max_size: int | None,
     ) -> tuple[int, str, bool]:
         md5 = hashlib.md5(usedforsecurity=False)
+        hashing = Hashing([md5, *hashers])
         sink: _PlainSink | _SealedSink | None = None
         head = b""  # the first bytes, held back until we know whether they look like MAGIC
         size = 0
-        for chunk in _chunks(data):
-            size += len(chunk)
-            if max_size is not None and size > max_size:
-                raise BlobTooLarge(f"blob exceeds the maximum size of {max_size} bytes")
-            md5.update(chunk)
-            for hasher in hashers:
-                hasher.update(chunk)
+        try:
+            for chunk in iter_chunks(data):
+                size += len(chunk)
+                if max_size is not None and size > max_size:
+                    raise BlobTooLarge(f"blob exceeds the maximum size of {max_size} bytes")
+                hashing.update(chunk)
+                if sink is None:
+                    head += chunk
+                    if len(head) < len(MAGIC):
+                        continue
+                    sink = self._sink(fd, encrypt or is_encrypted(head))
+                    chunk, head = head, b""
+                sink.write(chunk)
             if sink is None:
-                head += chunk
-                if len(head) < len(MAGIC):
-                    continue
-                sink = self._sink(fd, encrypt or is_encrypted(head))
-                chunk, head = head, b""
-            sink.write(chunk)
-        if sink is None:
-            sink = self._sink(fd, encrypt)
-            sink.write(head)
-        sink.finish()
+                sink = self._sink(fd, encrypt)
+                sink.write(head)
+            sink.finish()
+        except BaseException:
+            hashing.abort()
+            raise
+        hashing.finish()
         return size, md5.hexdigest(), isinstance(sink, _SealedSink)
 
     def _sink(self, fd: int, encrypt: bool) -> _PlainSink | _SealedSink:
@@ -229,22 +233,6 @@ class FilesystemBlobStore(BlobStore):
             if self._master_key is None:
                 self._master_key = load_or_create_master_key(self.root / "master.key")
             return self._master_key
-
-
-def _chunks(data: BinaryIO | bytes | Iterable[bytes]) -> Iterator[bytes]:
-    """The input as non-empty byte chunks, reading file-likes `CHUNK` bytes at a time."""
-    if isinstance(data, bytes | bytearray | memoryview):
-        view = memoryview(data).cast("B")
-        for offset in range(0, len(view), CHUNK):
-            yield bytes(view[offset : offset + CHUNK])
-        return
-    if hasattr(data, "read"):
-        while chunk := data.read(CHUNK):
-            yield chunk
-        return
-    for chunk in data:
-        if chunk:
-            yield chunk
 
 
 def _read_plain(fd: int, start: int, end: int) -> Iterator[bytes]:

@@ -16,6 +16,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from s3_server_process import ServerProcess
 
+from tule.services.s3.bodies import DATA_PREFIX, is_inline
 from tule.testing import TuleServer
 
 BUCKET = "crash-test"
@@ -23,7 +24,8 @@ KEYS = 40
 WRITERS = 8
 KILL_AFTER_ACKS = 80
 MiB = 1024 * 1024
-# Mostly small objects, some large enough to take a while, some multipart uploads.
+# Mostly small objects (stored inline in the metadata commit), some large enough to take a
+# while (files), some multipart uploads: both kinds of body are written when the kill comes.
 SIZES = [0, 1, 100, 4096, 65_536, 300_000, 1_500_000, 3_000_000]
 MULTIPART_SIZE = 11 * MiB
 
@@ -135,5 +137,10 @@ def test_sigkill_mid_upload_leaves_only_whole_objects(tmp_path: Path) -> None:
             for _, rec in state.scan(prefix)
             if rec.get("blob_id")
         }
+        inline = {body_id for body_id in referenced if is_inline(body_id)}
+        # Both kinds of body were in play, so the checks above covered both.
+        assert inline and referenced - inline
         on_disk = {p.name for p in (blobs_root / "blobs").rglob("*") if p.is_file()}
-        assert on_disk == referenced  # no orphans survive the start-up collection
+        assert on_disk == referenced - inline  # no orphan files survive the start-up collection
+        records = {key.removeprefix(DATA_PREFIX) for key in state.store.list_keys(DATA_PREFIX)}
+        assert records == inline  # nor orphan inline records

@@ -465,9 +465,10 @@ def test_kms_without_key_id_uses_the_aws_managed_key(s3: Any, bucket: str) -> No
 def test_unencrypted_objects_are_stored_and_reported_plain(
     server: TuleServer, s3: Any, bucket: str
 ) -> None:
-    s3.put_object(Bucket=bucket, Key="k", Body=b"plain bytes on disk")
+    body = b"plain bytes on disk " * 10_000  # above the inline limit: a file
+    s3.put_object(Bucket=bucket, Key="k", Body=body)
     assert "ServerSideEncryption" not in s3.head_object(Bucket=bucket, Key="k")
-    assert blob_file(server, bucket, "k").read_bytes() == b"plain bytes on disk"
+    assert blob_file(server, bucket, "k").read_bytes() == body
 
 
 def test_range_and_part_number_together_are_invalid(s3: Any, bucket: str, stored: dict) -> None:
@@ -476,19 +477,23 @@ def test_range_and_part_number_together_are_invalid(s3: Any, bucket: str, stored
     assert error_code(caught) == "InvalidRequest"
 
 
-def test_concurrent_overwrites_leave_one_whole_object_and_one_blob(
+def test_concurrent_overwrites_leave_one_whole_object_and_one_body(
     server: TuleServer, s3: Any, bucket: str
 ) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    bodies = [bytes([i]) * (1000 + i) for i in range(24)]
+    # Sizes on both sides of the inline limit, so inline bodies and files replace each other.
+    bodies = [bytes([i]) * (1000 + i * 12_000) for i in range(24)]
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda b: s3.put_object(Bucket=bucket, Key="hot", Body=b), bodies))
     assert s3.get_object(Bucket=bucket, Key="hot")["Body"].read() in bodies
-    # Every replaced blob was removed: no blob on disk lacks a record pointing at it.
+    # Every replaced body was removed: no file or inline record lacks a record naming it.
     state = server.app.domains["s3"].state
+    state.bodies.drain()
     referenced = {
         rec.get("blob_id") for prefix in ("o/", "v/", "p/") for _, rec in state.scan(prefix)
     }
     assert set(state.blobs.blob_ids()) <= referenced
-    assert blob_file(server, bucket, "hot").exists()
+    inline = {key.removeprefix("d/") for key in state.store.list_keys("d/")}
+    assert inline <= referenced
+    assert state.current(bucket, "hot").blob_id in referenced

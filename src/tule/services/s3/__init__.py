@@ -1,9 +1,10 @@
 """S3: buckets and objects with real bytes on disk, durable across restarts and crashes.
 
 `S3` is the domain the handlers call. It opens the blob store (`<data_dir>/blobs`) and the
-SQLite metadata store (`<data_dir>/s3.db`), removes blobs a crash left unreferenced, and runs
-the lifecycle engine every `settings.lifecycle_interval_s` seconds on a daemon thread (tests
-call `run_lifecycle()` directly after moving a ManualClock).
+SQLite metadata store (`<data_dir>/s3.db`, which also holds small bodies inline: see `bodies`),
+removes bodies a crash left unreferenced, and runs the lifecycle engine every
+`settings.lifecycle_interval_s` seconds on a daemon thread (tests call `run_lifecycle()`
+directly after moving a ManualClock).
 
 Its parts, one concept each: `buckets`, `objects`, `copier`, `restorer`, `listing`,
 `multipart`, `lifecycle` (see their modules).
@@ -44,7 +45,7 @@ class S3:
         self.state = State(store, blobs, env.clock)
         collected = self.state.collect_garbage()
         if collected:
-            log.info("removed %d unreferenced blobs left by an earlier crash", collected)
+            log.info("removed %d unreferenced bodies left by an earlier crash", collected)
         self.buckets = Buckets(self.state)
         self.versions = Versions(self.state)
         self.objects = Objects(self.state, self.buckets, self.versions, self.account_id)
@@ -82,5 +83,4 @@ class S3:
         self._stop.set()
         if self._sweeper is not None:
             self._sweeper.join(timeout=30)
-        self.state.store.close()
-        self.state.blobs.close()
+        self.state.close()

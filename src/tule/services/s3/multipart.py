@@ -1,10 +1,11 @@
 """Multipart uploads: create, upload (or copy) parts, complete, abort, list (spec §9.5).
 
-Each part is its own durable blob with a record under the upload. Completing checks the
-client's part list (ascending numbers, known parts, matching ETags, every part but the last at
-least 5 MiB), concatenates the part blobs into the object's blob, and commits, in one batch,
-the new object version together with the removal of the upload and its part records; the part
-blobs go afterwards. The ETag is the MD5 of the parts' binary MD5s, then `-<part count>`.
+Each part is its own durable body (a blob, or inline when small: see `bodies`) with a record
+under the upload. Completing checks the client's part list (ascending numbers, known parts,
+matching ETags, every part but the last at least 5 MiB), concatenates the parts into the
+object's body, and commits, in one batch, the new object version together with the removal of
+the upload and its part records (inline parts included); part blobs go afterwards. The ETag is
+the MD5 of the parts' binary MD5s, then `-<part count>`.
 """
 
 from __future__ import annotations
@@ -172,14 +173,21 @@ class Multipart:
     def _save_part(self, bucket_name: str, key: str, upload_id: str, part: Part) -> None:
         st = self.state
         part_key = st.part_key(upload_id, part.part_number)
-        with st.lock_upload(upload_id):
-            if st.store.get(st.upload_key(bucket_name, key, upload_id)) is None:
-                st.discard_blobs([part.blob_id])  # aborted or completed meanwhile
-                raise errors.no_such_upload(upload_id)
-            old = st.store.get(part_key)
-            st.store.put(part_key, part.to_record())
-        if old is not None:
-            st.discard_blobs([old.get("blob_id")])  # the part was uploaded again
+        replaced: list[str | None] = []
+        try:
+            with st.lock_upload(upload_id):
+                if st.store.get(st.upload_key(bucket_name, key, upload_id)) is None:
+                    raise errors.no_such_upload(upload_id)  # aborted or completed meanwhile
+                old = st.store.get(part_key)
+                replaced = [old.get("blob_id")] if old is not None else []  # uploaded again
+                ops: list[Put | Delete] = [Put(part_key, part.to_record())]
+                ops += st.bodies.records([part.blob_id])
+                ops += st.bodies.deletions(replaced)
+                st.write(ops)
+        except BaseException:
+            st.bodies.discard([part.blob_id])
+            raise
+        st.bodies.discard(replaced)
 
     def complete(
         self,
@@ -198,7 +206,7 @@ class Multipart:
             checksum = _object_checksum(upload, chosen)
             digests = b"".join(bytes.fromhex(p.etag.strip('"')) for p in chosen)
             etag = f'"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{len(chosen)}"'
-            info = st.blobs.concat([p.blob_id for p in chosen], encrypt=upload.attrs.encrypted)
+            info = st.bodies.concat([p.blob_id for p in chosen], encrypt=upload.attrs.encrypted)
             version = ObjectVersion(
                 key=key,
                 version_id="",
@@ -230,8 +238,9 @@ class Multipart:
             parts = self._parts(upload_id)
             ops: list[Put | Delete] = [Delete(st.upload_key(bucket_name, key, upload_id))]
             ops += [Delete(st.part_key(upload_id, p.part_number)) for p in parts]
-            st.store.batch(ops)
-        st.discard_blobs(p.blob_id for p in parts)
+            ops += st.bodies.deletions(p.blob_id for p in parts)
+            st.write(ops)
+        st.bodies.discard(p.blob_id for p in parts)
 
     def abort_all(self, bucket_name: str) -> None:
         """Abort every upload of a bucket that is being deleted."""

@@ -1,9 +1,9 @@
 """Objects: PutObject, GetObject/HeadObject, DeleteObject(s), object tags.
 
-A PUT streams the body into a new blob (hashing it on the way for the ETag and any checksum),
-verifies what the client promised, then commits one record: no listing, no scan, one metadata
-commit per PUT. A GET looks the record up and streams the blob in 1 MiB chunks (small objects
-go out as one piece of bytes).
+A PUT streams the request body into storage (hashing it on the way for the ETag and any
+checksum), verifies what the client promised, then commits one record: no listing, no scan, one
+metadata commit per PUT (which also carries a small body's bytes, see `bodies`). A GET looks
+the record up and streams the body in 1 MiB chunks (small objects go out as one piece).
 """
 
 from __future__ import annotations
@@ -102,9 +102,10 @@ class Objects:
         checksum: Expectation,
         expected_md5: bytes | None = None,
     ) -> ObjectVersion:
-        """Write the bytes as a durable blob and describe them as a new (uncommitted) version."""
+        """Store the bytes as a new body (see `bodies`) and describe them as a new, uncommitted
+        version: committing it makes it durable; the caller discards it if it is not committed."""
         try:
-            info = self.state.blobs.write(
+            info = self.state.bodies.write(
                 data,
                 encrypt=attrs.encrypted,
                 hashers=checksum.hashers,
@@ -116,7 +117,7 @@ class Objects:
             verify_content_md5(expected_md5, info.md5_hex)
             stored = checksum.finish()
         except BaseException:
-            self.state.blobs.delete(info.blob_id)
+            self.state.bodies.discard([info.blob_id])
             raise
         return ObjectVersion(
             key=key,
@@ -207,9 +208,9 @@ class Objects:
     ) -> tuple[ObjectVersion, ByteRange | None, Iterator[bytes] | None]:
         """Find a version, let `prepare` check it and pick the range, and open its bytes.
 
-        An overwrite deletes the old blob right after its commit, so a reader that found the
-        old record may find its blob gone: it then simply looks again (the file stays
-        readable once opened)."""
+        An overwrite deletes the old body with or soon after its commit, so a reader that found
+        the old record may find its body gone: it then simply looks again (a blob file stays
+        readable once opened, an inline body is read whole at once)."""
         for attempt in range(_OPEN_ATTEMPTS):
             version = self.versions.find(bucket, key, version_id)
             rng = prepare(version)
@@ -218,7 +219,7 @@ class Objects:
             start, end = (rng.start, rng.end + 1) if rng else (0, None)
             assert version.blob_id is not None
             try:
-                return version, rng, self.state.blobs.read(version.blob_id, start, end)
+                return version, rng, self.state.bodies.read(version.blob_id, start, end)
             except FileNotFoundError:
                 if attempt == _OPEN_ATTEMPTS - 1:
                     raise

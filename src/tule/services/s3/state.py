@@ -7,29 +7,28 @@ Key layout (metadata keys order by UTF-8 bytes, as S3 orders object keys):
     v/{bucket}/{key}\\0{sort_key}        every other version: noncurrent ones and delete markers
     u/{bucket}/{key}\\0{upload_id}       MultipartUpload in progress
     p/{upload_id}/{part:05d}            Part of an upload
+    d/{body_id}                         the bytes of a small body stored inline (see `bodies`)
 
 Listing objects reads only `o/`, so it never meets delete markers or old versions; listing
 versions merges `o/` and `v/`. `sort_key`s sort newest first, and a version's id is its sort key
 (except the `null` version), so a version is one point lookup away.
 
-Object keys appear only inside metadata keys; blobs have random names, so no key can reach the
+Object keys appear only inside metadata keys; bodies have random ids, so no key can reach the
 filesystem.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 
 from tule.clock import Clock
-from tule.metadata.base import MetadataStore, Record
+from tule.metadata.base import Delete, MetadataStore, Put, Record
+from tule.services.s3.bodies import INLINE_MAX, Bodies
 from tule.services.s3.models import NULL_VERSION, Bucket, ObjectVersion
 from tule.storage.base import BlobStore
-
-log = logging.getLogger("tule.s3")
 
 _LOCK_STRIPES = 1024
 _VERSION_ID = re.compile(r"[0-9a-f]{32}\Z")
@@ -40,11 +39,19 @@ PAST_PREFIX = "\U0010ffff" * 256
 
 
 class State:
-    """The S3 store: metadata records, blobs, the clock, and per-key write locks."""
+    """The S3 store: metadata records, object bodies, the clock, and per-key write locks."""
 
-    def __init__(self, store: MetadataStore, blobs: BlobStore, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: MetadataStore,
+        blobs: BlobStore,
+        clock: Clock,
+        *,
+        inline_max: int = INLINE_MAX,
+    ) -> None:
         self.store = store
         self.blobs = blobs
+        self.bodies = Bodies(store, blobs, inline_max=inline_max)
         self.clock = clock
         # One pool per kind, always taken in the order bucket -> upload -> key, so two stripes
         # shared by unrelated names can never deadlock.
@@ -186,30 +193,30 @@ class State:
     def has_any(self, prefix: str) -> bool:
         return bool(self.store.list(prefix, limit=1).items)
 
-    # -- blobs --------------------------------------------------------------------------------
+    def write(self, ops: Sequence[Put | Delete]) -> None:
+        """Commit the writes atomically (a lone write skips the batch's savepoint)."""
+        if len(ops) == 1 and isinstance(ops[0], Put):
+            self.store.put(ops[0].key, ops[0].value)
+        elif len(ops) == 1:
+            self.store.delete(ops[0].key)
+        elif ops:
+            self.store.batch(list(ops))
 
-    def discard_blobs(self, blob_ids: Iterable[str | None]) -> None:
-        """Remove blobs no record points to any more (after the commit that dropped them)."""
-        for blob_id in blob_ids:
-            if blob_id:
-                try:
-                    self.blobs.delete(blob_id)
-                except OSError:
-                    # The next start-up's collection removes it.
-                    log.warning("could not delete blob %s", blob_id, exc_info=True)
+    # -- bodies -------------------------------------------------------------------------------
 
     def collect_garbage(self) -> int:
-        """Delete blobs that no record references: what a crash between writing a blob and
+        """Delete bodies that no record references: what a crash between writing a blob and
         committing its record leaves behind. Run before serving; returns how many went."""
-        list_ids = getattr(self.blobs, "blob_ids", None)
-        if list_ids is None:
-            return 0
         referenced = {
             rec["blob_id"]
             for prefix in ("o/", "v/", "p/")
             for _, rec in self.scan(prefix)
             if rec.get("blob_id")
         }
-        orphans = [blob_id for blob_id in list_ids() if blob_id not in referenced]
-        self.discard_blobs(orphans)
-        return len(orphans)
+        return self.bodies.collect_garbage(referenced)
+
+    def close(self) -> None:
+        """Finish pending blob deletions, then close the stores."""
+        self.bodies.close()
+        self.store.close()
+        self.blobs.close()

@@ -4,7 +4,9 @@ Every change to a key happens under that key's lock as one atomic metadata commi
 when several records move, e.g. the old current version into `v/` and the new one into `o/`).
 Blobs are written, durably, before the commit that references them, and blobs a commit drops
 are deleted only after it: a crash at any instant leaves the old or the new state, and at worst
-an unreferenced blob that the start-up collection removes.
+an unreferenced blob that the start-up collection removes. Inline bodies (see `bodies`) travel
+inside the commit itself: a new one's record is written, and a dropped one's removed, in the
+same batch as the version records.
 
 Versioning states follow the S3 user guide ("Using versioning in S3 buckets"):
 - never enabled: one `null` version per key, replaced in place;
@@ -58,27 +60,27 @@ class Versions:
         """Make `new` (whose blob is already durable) the current version of its key.
 
         `also` are further writes committed atomically with it (a completed upload's records);
-        `also_discard` are blobs to delete once committed. On a failed condition `new`'s blob
-        is deleted and nothing changes."""
+        `also_discard` are bodies it drops (removed with it, or after it). On a failed condition
+        `new`'s body is discarded and nothing changes."""
         st = self.state
         try:
             with st.lock_key(bucket.name, new.key):
                 current = st.current(bucket.name, new.key)
                 _check_write_conditions(conditions, current, new.key)
                 ops, garbage = self._displace(bucket, new.key, current, st.now())
+                garbage.extend(also_discard)
                 # Ordered (and named) at commit, under the lock, so version order is commit order.
                 new.sort_key = st.new_sort_key()
                 new.version_id = new.sort_key if bucket.versioning == "Enabled" else NULL_VERSION
                 ops.append(Put(st.object_key(bucket.name, new.key), new.to_record()))
                 ops.extend(also)
-                if len(ops) == 1:
-                    st.store.put(ops[0].key, ops[0].value)  # type: ignore[union-attr]
-                else:
-                    st.store.batch(ops)
+                ops.extend(st.bodies.records([new.blob_id]))
+                ops.extend(st.bodies.deletions(garbage))
+                st.write(ops)
         except BaseException:
-            st.discard_blobs([new.blob_id])
+            st.bodies.discard([new.blob_id])
             raise
-        st.discard_blobs([*garbage, *also_discard])
+        st.bodies.discard(garbage)
         return new
 
     def delete(self, bucket: Bucket, key: str) -> Deletion:
@@ -89,8 +91,8 @@ class Versions:
             if bucket.versioning is None:
                 if current is None:
                     return Deletion(None, False)
-                st.store.delete(st.object_key(bucket.name, key))
-                garbage = [current.blob_id]
+                ops: list[Put | Delete] = [Delete(st.object_key(bucket.name, key))]
+                garbage: list[str | None] = [current.blob_id]
                 marker = None
             else:
                 now = st.now()
@@ -107,8 +109,8 @@ class Versions:
                 if current is not None:
                     ops.append(Delete(st.object_key(bucket.name, key)))
                 ops.append(Put(st.version_key(bucket.name, key, sort_key), marker.to_record()))
-                st.store.batch(ops)
-        st.discard_blobs(garbage)
+            st.write([*ops, *st.bodies.deletions(garbage)])
+        st.bodies.discard(garbage)
         return Deletion(marker.version_id, True) if marker else Deletion(None, False)
 
     def delete_version(self, bucket: Bucket, key: str, version_id: str) -> Deletion:
@@ -137,8 +139,8 @@ class Versions:
                 promoted = successors[0].copy(noncurrent_since=None)
                 ops.append(Delete(st.version_key(bucket.name, key, promoted.sort_key)))
                 ops.append(Put(st.object_key(bucket.name, key), promoted.to_record()))
-            st.store.batch(ops)
-        st.discard_blobs([target.blob_id])
+            st.write([*ops, *st.bodies.deletions([target.blob_id])])
+        st.bodies.discard([target.blob_id])
         return Deletion(version_id, target.delete_marker)
 
     def update(
