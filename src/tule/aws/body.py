@@ -3,7 +3,8 @@
 A large upload used to be received whole (into a spool), and only then hashed and written by
 the handler: two passes one after the other. A `BodyPipe` instead hands the bytes to the
 handler's thread while the event loop is still receiving them, so receiving, hashing and
-writing overlap (64 MiB PUTs on the dev VM: see the S3 issue note). The pipe holds at most
+writing overlap (64 MiB boto3 PUTs on the dev VM, interleaved runs: 123 -> 172 MB/s, with the
+client's own hashing before it sends taking ~0.14 s of each ~0.37 s). The pipe holds at most
 `PIPE_LIMIT` bytes; past that the event loop stops taking the body from uvicorn, which stops
 reading the socket, so a slow disk slows the client instead of filling memory.
 
