@@ -35,6 +35,8 @@ import scipy.sparse as sp
 
 from tule.algorithms import mxnet_ndarray
 from tule.algorithms.base import (
+    IM_PROGRESS,
+    IM_THROUGHPUT,
     Algorithm,
     AlgorithmError,
     ChannelData,
@@ -187,11 +189,8 @@ class KMeans(Algorithm):
         _quality("msd", "test"),
         _quality("ssd", "test"),
         _quality("msd", "train"),
-        MetricDefinition("train:progress", r"#progress_metric: host=\S+, completed (\S+) %"),
-        MetricDefinition(
-            "train:throughput",
-            r"#throughput_metric: host=\S+, train throughput=(\S+) records/second",
-        ),
+        IM_PROGRESS,
+        IM_THROUGHPUT,
     )
     model_class: ClassVar[type[TrainedModel]] = KMeansModel
     request_content_types: ClassVar[tuple[str, ...]] = (CSV, JSON, JSONLINES, RECORDIO_PROTOBUF)

@@ -33,6 +33,8 @@ import numpy as np
 
 from tule.algorithms import knn_index
 from tule.algorithms.base import (
+    IM_PROGRESS,
+    IM_THROUGHPUT,
     Algorithm,
     ChannelData,
     ChannelSpec,
@@ -125,11 +127,8 @@ class KNN(Algorithm):
         MetricDefinition(
             "test:mse", r"#quality_metric: host=\S+, test mse <loss>=(\S+)", Direction.MINIMIZE
         ),
-        MetricDefinition("train:progress", r"#progress_metric: host=\S+, completed (\S+) %"),
-        MetricDefinition(
-            "train:throughput",
-            r"#throughput_metric: host=\S+, train throughput=(\S+) records/second",
-        ),
+        IM_PROGRESS,
+        IM_THROUGHPUT,
     )
     model_class: ClassVar[type[TrainedModel]] = KNNModel
     request_content_types: ClassVar[tuple[str, ...]] = (CSV, JSON, JSONLINES, RECORDIO_PROTOBUF)

@@ -34,6 +34,8 @@ import scipy.sparse as sp
 
 from tule.algorithms import mxnet_ndarray
 from tule.algorithms.base import (
+    IM_PROGRESS,
+    IM_THROUGHPUT,
     Algorithm,
     AlgorithmError,
     ChannelData,
@@ -168,11 +170,8 @@ class PCA(Algorithm):
         ChannelSpec("test", False, _TYPES, RECORDIO_PROTOBUF),
     )
     metrics: ClassVar[tuple[MetricDefinition, ...]] = (
-        MetricDefinition("train:progress", r"#progress_metric: host=\S+, completed (\S+) %"),
-        MetricDefinition(
-            "train:throughput",
-            r"#throughput_metric: host=\S+, train throughput=(\S+) records/second",
-        ),
+        IM_PROGRESS,
+        IM_THROUGHPUT,
     )
     model_class: ClassVar[type[TrainedModel]] = PCAModel
     request_content_types: ClassVar[tuple[str, ...]] = (CSV, JSON, JSONLINES, RECORDIO_PROTOBUF)
