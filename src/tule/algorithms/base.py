@@ -171,13 +171,6 @@ class MetricDefinition:
         return self.direction is not None
 
 
-# The two metrics every IM-family image attaches (specs/algorithms.md §0.4).
-IM_PROGRESS = MetricDefinition("train:progress", r"#progress_metric: host=\S+, completed (\S+) %")
-IM_THROUGHPUT = MetricDefinition(
-    "train:throughput", r"#throughput_metric: host=\S+, train throughput=(\S+) records/second"
-)
-
-
 class Reporter(Protocol):
     """Where an algorithm writes its log lines (the container's stdout)."""
 

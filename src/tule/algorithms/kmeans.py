@@ -33,10 +33,8 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import scipy.sparse as sp
 
-from tule.algorithms import mxnet_ndarray
+from tule.algorithms import im_family, mxnet_ndarray
 from tule.algorithms.base import (
-    IM_PROGRESS,
-    IM_THROUGHPUT,
     Algorithm,
     AlgorithmError,
     ChannelData,
@@ -172,28 +170,22 @@ def _quality(name: str, channel: str) -> MetricDefinition:
     )
 
 
-_TYPES = (RECORDIO_PROTOBUF, CSV)
-
-
 class KMeans(Algorithm):
     """Clustering into k groups (SageMaker K-Means)."""
 
     name: ClassVar[str] = "kmeans"
     repositories: ClassVar[tuple[str, ...]] = ("kmeans",)
     hyperparameters: ClassVar[type[Hyperparameters]] = KMeansHyperparameters
-    channels: ClassVar[tuple[ChannelSpec, ...]] = (
-        ChannelSpec("train", True, _TYPES, RECORDIO_PROTOBUF),
-        ChannelSpec("test", False, _TYPES, RECORDIO_PROTOBUF),
-    )
+    channels: ClassVar[tuple[ChannelSpec, ...]] = im_family.TRAIN_AND_TEST
     metrics: ClassVar[tuple[MetricDefinition, ...]] = (
         _quality("msd", "test"),
         _quality("ssd", "test"),
         _quality("msd", "train"),
-        IM_PROGRESS,
-        IM_THROUGHPUT,
+        im_family.PROGRESS,
+        im_family.THROUGHPUT,
     )
     model_class: ClassVar[type[TrainedModel]] = KMeansModel
-    request_content_types: ClassVar[tuple[str, ...]] = (CSV, JSON, JSONLINES, RECORDIO_PROTOBUF)
+    request_content_types: ClassVar[tuple[str, ...]] = im_family.REQUEST_TYPES
     response_accept_types: ClassVar[tuple[str, ...]] = (JSON, JSONLINES, RECORDIO_PROTOBUF, CSV)
 
     @classmethod

@@ -31,10 +31,8 @@ from typing import Any, ClassVar
 import faiss
 import numpy as np
 
-from tule.algorithms import knn_index
+from tule.algorithms import im_family, knn_index
 from tule.algorithms.base import (
-    IM_PROGRESS,
-    IM_THROUGHPUT,
     Algorithm,
     ChannelData,
     ChannelSpec,
@@ -48,7 +46,7 @@ from tule.algorithms.base import (
     TrainedModel,
     hp,
 )
-from tule.algorithms.formats import CSV, JSON, JSONLINES, RECORDIO_PROTOBUF, Dataset, iter_batches
+from tule.algorithms.formats import JSON, JSONLINES, RECORDIO_PROTOBUF, Dataset, iter_batches
 from tule.algorithms.knn_index import IndexSpec, Reduction, Reservoir
 from tule.algorithms.knn_model import FORMAT, KNNModel
 
@@ -105,19 +103,13 @@ class KNNHyperparameters(Hyperparameters):
             )
 
 
-_TYPES = (RECORDIO_PROTOBUF, CSV)
-
-
 class KNN(Algorithm):
     """k-nearest-neighbour classification and regression (SageMaker k-NN)."""
 
     name: ClassVar[str] = "knn"
     repositories: ClassVar[tuple[str, ...]] = ("knn",)
     hyperparameters: ClassVar[type[Hyperparameters]] = KNNHyperparameters
-    channels: ClassVar[tuple[ChannelSpec, ...]] = (
-        ChannelSpec("train", True, _TYPES, RECORDIO_PROTOBUF),
-        ChannelSpec("test", False, _TYPES, RECORDIO_PROTOBUF),
-    )
+    channels: ClassVar[tuple[ChannelSpec, ...]] = im_family.TRAIN_AND_TEST
     metrics: ClassVar[tuple[MetricDefinition, ...]] = (
         MetricDefinition(
             "test:accuracy",
@@ -127,11 +119,11 @@ class KNN(Algorithm):
         MetricDefinition(
             "test:mse", r"#quality_metric: host=\S+, test mse <loss>=(\S+)", Direction.MINIMIZE
         ),
-        IM_PROGRESS,
-        IM_THROUGHPUT,
+        im_family.PROGRESS,
+        im_family.THROUGHPUT,
     )
     model_class: ClassVar[type[TrainedModel]] = KNNModel
-    request_content_types: ClassVar[tuple[str, ...]] = (CSV, JSON, JSONLINES, RECORDIO_PROTOBUF)
+    request_content_types: ClassVar[tuple[str, ...]] = im_family.REQUEST_TYPES
     response_accept_types: ClassVar[tuple[str, ...]] = (JSON, JSONLINES, RECORDIO_PROTOBUF)
 
     @classmethod

@@ -24,6 +24,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from tule.algorithms import im_family
 from tule.algorithms.base import (
     Algorithm,
     ChannelData,
@@ -65,10 +66,6 @@ _METRIC_KINDS = {
 }
 
 
-def _metric(name: str, regex: str, direction: Direction | None = None) -> MetricDefinition:
-    return MetricDefinition(name, regex, direction)
-
-
 def _quality(channel: str, what: str, kind: str) -> str:
     return rf"#quality_metric: host=\S+, {channel} {what} <{kind}>=(\S+)"
 
@@ -77,31 +74,28 @@ def _definitions() -> tuple[MetricDefinition, ...]:
     """The regexes SageMaker attaches to the linear-learner image (spec §1 Metrics)."""
     mx, mn = Direction.MAXIMIZE, Direction.MINIMIZE
     out = [
-        _metric("train:progress", r"#progress_metric: host=\S+, completed (\S+) %"),
-        _metric(
-            "train:throughput",
-            r"#throughput_metric: host=\S+, train throughput=(\S+) records/second",
-        ),
-        _metric(
+        im_family.PROGRESS,
+        im_family.THROUGHPUT,
+        MetricDefinition(
             "train:objective_loss",
             r"#quality_metric: host=\S+, epoch=\S+, train \S+_objective <loss>=(\S+)",
         ),
-        _metric("train:objective_loss:final", _quality("train", r"\S+_objective", "loss")),
-        _metric(
+        MetricDefinition("train:objective_loss:final", _quality("train", r"\S+_objective", "loss")),
+        MetricDefinition(
             "train:binary_classification_accuracy",
             _quality("train", "binary_classification_accuracy", "score"),
         ),
-        _metric("train:binary_f_beta", _quality("train", r"binary_f_\S+", "score")),
-        _metric("train:precision", _quality("train", "precision", "score")),
-        _metric("train:recall", _quality("train", "recall", "score")),
-        _metric("train:mse", _quality("train", "mse", "loss")),
-        _metric("train:absolute_loss", _quality("train", "absolute_loss", "loss")),
-        _metric(
+        MetricDefinition("train:binary_f_beta", _quality("train", r"binary_f_\S+", "score")),
+        MetricDefinition("train:precision", _quality("train", "precision", "score")),
+        MetricDefinition("train:recall", _quality("train", "recall", "score")),
+        MetricDefinition("train:mse", _quality("train", "mse", "loss")),
+        MetricDefinition("train:absolute_loss", _quality("train", "absolute_loss", "loss")),
+        MetricDefinition(
             "validation:objective_loss",
             r"#quality_metric: host=\S+, epoch=\S+, validation \S+_objective <loss>=(\S+)",
             mn,
         ),
-        _metric(
+        MetricDefinition(
             "validation:objective_loss:final",
             _quality("validation", r"\S+_objective", "loss"),
         ),
@@ -125,12 +119,16 @@ def _definitions() -> tuple[MetricDefinition, ...]:
         ("dcg", "dcg", "score", mx),
     ]
     for name, pattern, kind, direction in shared:
-        out.append(_metric(f"validation:{name}", _quality("validation", pattern, kind), direction))
+        out.append(
+            MetricDefinition(f"validation:{name}", _quality("validation", pattern, kind), direction)
+        )
     # validation:rmse is doc-listed as tunable (Minimize); its regex is not in the dump.
-    out.append(_metric("validation:rmse", _quality("validation", "rmse", "loss"), mn))
-    out.append(_metric("test:objective_loss", _quality("test", r"\S+_objective", "loss"), mn))
+    out.append(MetricDefinition("validation:rmse", _quality("validation", "rmse", "loss"), mn))
+    out.append(
+        MetricDefinition("test:objective_loss", _quality("test", r"\S+_objective", "loss"), mn)
+    )
     for name, pattern, kind, direction in shared:
-        out.append(_metric(f"test:{name}", _quality("test", pattern, kind), direction))
+        out.append(MetricDefinition(f"test:{name}", _quality("test", pattern, kind), direction))
     return tuple(out)
 
 

@@ -32,10 +32,8 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import scipy.sparse as sp
 
-from tule.algorithms import mxnet_ndarray
+from tule.algorithms import im_family, mxnet_ndarray
 from tule.algorithms.base import (
-    IM_PROGRESS,
-    IM_THROUGHPUT,
     Algorithm,
     AlgorithmError,
     ChannelData,
@@ -156,25 +154,19 @@ class PCAModel(TrainedModel):
         return cls(arrays["v"], arrays["s"], arrays.get("mean"))
 
 
-_TYPES = (RECORDIO_PROTOBUF, CSV)
-
-
 class PCA(Algorithm):
     """Principal component analysis (SageMaker PCA)."""
 
     name: ClassVar[str] = "pca"
     repositories: ClassVar[tuple[str, ...]] = ("pca",)
     hyperparameters: ClassVar[type[Hyperparameters]] = PCAHyperparameters
-    channels: ClassVar[tuple[ChannelSpec, ...]] = (
-        ChannelSpec("train", True, _TYPES, RECORDIO_PROTOBUF),
-        ChannelSpec("test", False, _TYPES, RECORDIO_PROTOBUF),
-    )
+    channels: ClassVar[tuple[ChannelSpec, ...]] = im_family.TRAIN_AND_TEST
     metrics: ClassVar[tuple[MetricDefinition, ...]] = (
-        IM_PROGRESS,
-        IM_THROUGHPUT,
+        im_family.PROGRESS,
+        im_family.THROUGHPUT,
     )
     model_class: ClassVar[type[TrainedModel]] = PCAModel
-    request_content_types: ClassVar[tuple[str, ...]] = (CSV, JSON, JSONLINES, RECORDIO_PROTOBUF)
+    request_content_types: ClassVar[tuple[str, ...]] = im_family.REQUEST_TYPES
     response_accept_types: ClassVar[tuple[str, ...]] = (JSON, JSONLINES, RECORDIO_PROTOBUF, CSV)
     json_response_key: ClassVar[str] = "projections"
 
