@@ -103,6 +103,18 @@ def streaming_body(req: HttpRequest) -> io.BufferedIOBase | io.BytesIO:
     return io.BytesIO(req.body)
 
 
+def raw_payload(member: Shape, req: HttpRequest) -> tuple[bool, Any]:
+    """A blob or text payload as it travels (not encoded as JSON or XML): (found, value).
+
+    Streaming blobs (S3 PutObject) come as a stream; a text payload such as PutBucketPolicy's
+    JSON policy is passed as text."""
+    if member.type_name == "blob":
+        return True, streaming_body(req) if member.serialization.get("streaming") else req.body
+    if member.type_name == "string":
+        return True, req.body.decode("utf-8", errors="replace")
+    return False, None
+
+
 def located_output(op: OperationModel, output: dict) -> tuple[int | None, dict[str, str]]:
     """The status code and headers that output members bound to them produce."""
     shape = op.output_shape

@@ -15,7 +15,7 @@ from tule.aws.protocols.rest import (
     located_output,
     parse_located,
     payload_member,
-    streaming_body,
+    raw_payload,
 )
 from tule.errors import AwsError
 
@@ -28,12 +28,9 @@ def parse_request(op: OperationModel, req: HttpRequest, path_params: dict[str, s
     payload = payload_member(shape)
     if payload:
         member = shape.members[payload]
-        if member.type_name == "blob":
-            out[payload] = (
-                streaming_body(req) if member.serialization.get("streaming") else req.body
-            )
-        elif member.type_name == "string":
-            out[payload] = req.body.decode("utf-8", errors="replace")
+        found, value = raw_payload(member, req)
+        if found:
+            out[payload] = value
         elif req.body.strip():
             doc = json_protocol.load_body(req.body)
             out[payload] = json_protocol.from_json(member, doc, payload)

@@ -14,7 +14,7 @@ from tule.aws.protocols.rest import (
     located_output,
     parse_located,
     payload_member,
-    streaming_body,
+    raw_payload,
 )
 from tule.errors import AwsError
 
@@ -47,13 +47,9 @@ def parse_request(op: OperationModel, req: HttpRequest, path_params: dict[str, s
         return out
     if payload:
         member = shape.members[payload]
-        if member.type_name == "blob":
-            out[payload] = (
-                streaming_body(req) if member.serialization.get("streaming") else req.body
-            )
-        elif member.type_name == "string":
-            # a text payload travels as is, not as XML (PutBucketPolicy's JSON policy)
-            out[payload] = req.body.decode("utf-8", errors="replace")
+        found, value = raw_payload(member, req)
+        if found:
+            out[payload] = value
         elif req.body.strip():
             root = xmlcodec.parse_document(req.body)
             out[payload] = xmlcodec.from_xml(member, root, payload)
