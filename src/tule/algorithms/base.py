@@ -189,12 +189,17 @@ class ListReporter:
 
 @dataclass(frozen=True)
 class Resources:
-    """Where training runs: this host among all hosts, and how many CPU threads it may use."""
+    """Where training runs: this host among all hosts, and how many CPU threads it may use.
+
+    With several hosts, `collective` holds the communicator arguments of the job's tracker
+    (`tule.algorithms.distributed`); algorithms join it through `distributed.joined`."""
 
     current_host: str = "algo-1"
     hosts: tuple[str, ...] = ("algo-1",)
     num_cpus: int = 1
     num_gpus: int = 0
+    # A dict, so left out of the hash (the dataclass stays hashable when it is None or set).
+    collective: dict[str, Any] | None = field(default=None, hash=False)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,9 +15,18 @@ per epoch, `#progress_metric`, `#throughput_metric`, "shrinking K centers into k
 "local kmeans attempt" line per trial, `#quality_metric: host=algo-1, train msd <loss>=`, and
 for the test channel `#test_score (algo-1) : ('msd', v)` with `... test msd <loss>=v`.
 
+Multi-host training (`InstanceCount > 1`, the `train` channel `ShardedByS3Key`) follows the
+documented design, "each host streams its shard, then the centres are reduced to k": every host
+seeds its K centres from its own first mini-batch (same seed everywhere) and streams its shard;
+the hosts' K centres with their weights and square sums are gathered (an allreduce over a
+zero-padded buffer, `tule.algorithms.distributed`), and the master host (`algo-1`) shrinks the
+union of the N x K weighted centres to k with the same local Lloyd and broadcasts the result.
+Each epoch's train msd and the final one are reduced over all hosts, so every host logs the
+same values; the test channel is scored by each host on its own test data (`FullyReplicated`, as
+SageMaker recommends, gives every host the same score). Only the master writes `model_algo-1`.
+
 Where SageMaker leaves a choice undocumented, tule's rule is written at its constant below
-(`auto` values, the train msd). Not here: multi-host training (each host would stream its
-shard and the K centres would be merged before the shrink).
+(`auto` values, the train msd).
 """
 
 from __future__ import annotations
@@ -48,8 +57,10 @@ from tule.algorithms.base import (
     TrainedModel,
     hp,
 )
+from tule.algorithms.distributed import Collective, joined
 from tule.algorithms.formats import CSV, JSON, JSONLINES, RECORDIO_PROTOBUF, Dataset, iter_batches
 from tule.algorithms.kmeans_training import (
+    LloydResult,
     MiniBatchState,
     Workers,
     distances_to,
@@ -106,9 +117,13 @@ class KMeansHyperparameters(Hyperparameters):
 
 
 class KMeansModel(TrainedModel):
-    """k centroids; predicts the closest one and the Euclidean distance to it."""
+    """k centroids; predicts the closest one and the Euclidean distance to it.
 
-    def __init__(self, centroids: np.ndarray) -> None:
+    `replica=True` is the copy held by a host other than the master of a multi-host job:
+    it predicts the same, but `save` writes nothing (the model is `algo-1`'s)."""
+
+    def __init__(self, centroids: np.ndarray, *, replica: bool = False) -> None:
+        self.replica = replica
         centroids = np.asarray(centroids, dtype=np.float32)
         if centroids.ndim != 2 or centroids.shape[0] == 0:
             raise AlgorithmError(
@@ -144,6 +159,8 @@ class KMeansModel(TrainedModel):
         }
 
     def save(self, model_dir: Path) -> None:
+        if self.replica:
+            return
         model_dir.mkdir(parents=True, exist_ok=True)
         mxnet_ndarray.save(model_dir / MODEL_FILE, [self.centroids])
 
@@ -229,8 +246,14 @@ class KMeans(Algorithm):
     ) -> KMeansModel:
         assert isinstance(hyperparameters, KMeansHyperparameters)
         self.validate_channels(channels)
-        with single_threaded_blas(), Workers(resources.num_cpus) as workers:
-            job = _Job(hyperparameters, channels, reporter, resources.current_host, workers)
+        with (
+            single_threaded_blas(),
+            Workers(resources.num_cpus) as workers,
+            joined(resources) as collective,
+        ):
+            job = _Job(
+                hyperparameters, channels, reporter, resources.current_host, workers, collective
+            )
             return job.run()
 
 
@@ -244,12 +267,16 @@ class _Job:
         reporter: Reporter,
         host: str,
         workers: Workers,
+        collective: Collective | None = None,
     ) -> None:
         self.params = params
         self.channels = channels
         self.reporter = reporter
         self.host = host
         self.workers = workers
+        self.collective = collective or Collective()
+        # The same seed on every host: a multi-host run differs from a one-host run only by
+        # the data each host sees.
         self.rng = np.random.default_rng(SEED)
 
     def log(self, line: str) -> None:
@@ -279,10 +306,15 @@ class _Job:
             rows += batch.shape[0]
             if rows >= wanted:
                 break
-        if rows < k:
+        if rows < k and not self.collective.distributed:
             raise DataError(
                 f"The train channel has {rows} records; k={k} clusters need at least {k}."
             )
+        # On several hosts a small shard seeds what it can (none if empty); whether all the
+        # shards together have k records is checked once the first epoch's count is reduced.
+        if rows == 0:
+            empty = np.zeros((0, int(params.feature_dim or 1)))
+            return MiniBatchState(empty, params.half_life_time_size), head
         sample = sp.vstack(head).toarray() if sp.issparse(head[0]) else np.concatenate(head)
         centers = min(wanted, rows)
         self.log(
@@ -312,10 +344,18 @@ class _Job:
                 batch_sq, batch_rows = state.update(batch, self.workers)
                 sq_sum += batch_sq
                 rows += batch_rows
-            if rows == 0:
-                raise DataError("No data was found in the train channel.")
             total_rows += rows
-            epoch_msd = sq_sum / rows
+            # The epoch's msd over every host's rows (a no-op on one host).
+            sq_sum, global_rows = self.collective.allreduce_sum(np.array([sq_sum, float(rows)]))
+            if global_rows == 0:
+                raise DataError("No data was found in the train channel.")
+            k = int(params.k or 1)
+            if global_rows < k:  # only reachable on several hosts: one host checks at seeding
+                raise DataError(
+                    f"The train channel has {int(global_rows)} records on all hosts together; "
+                    f"k={k} clusters need at least {k}."
+                )
+            epoch_msd = float(sq_sum) / float(global_rows)
             self.log(
                 f"#quality_metric: host={self.host}, epoch={epoch}, train msd <loss>={epoch_msd}"
             )
@@ -333,31 +373,50 @@ class _Job:
     def run(self) -> KMeansModel:
         params = self.params
         k = int(params.k or 1)
-        state = self.stream()
-        centers, weights = state.centers, state.weights
-        self.log(f"shrinking {len(centers)} centers into {k}")
-        result = local_lloyd(
-            centers,
-            weights,
-            k,
-            init_method=params.local_lloyd_init_method,
-            max_iter=params.local_lloyd_max_iter,
-            tol=params.local_lloyd_tol,
-            trials=params.trials(len(centers)),
-            rng=self.rng,
-            log=self.log,
-        )
-        self.log(f"finished shrinking process. Mean Square Distance = {result.msd}")
+        state = self.gathered(self.stream())
+
+        def shrink() -> LloydResult:
+            self.log(f"shrinking {len(state.centers)} centers into {k}")
+            result = local_lloyd(
+                state.centers,
+                state.weights,
+                k,
+                init_method=params.local_lloyd_init_method,
+                max_iter=params.local_lloyd_max_iter,
+                tol=params.local_lloyd_tol,
+                trials=params.trials(len(state.centers)),
+                rng=self.rng,
+                log=self.log,
+            )
+            self.log(f"finished shrinking process. Mean Square Distance = {result.msd}")
+            return result
+
+        # The master's shrink is the job's result; the other hosts wait for it here.
+        result = self.collective.on_leader(shrink)
         # train msd: the mean squared distance of the absorbed points to the final centroid
         # of the centre that absorbed them, which is their spread around that centre (each
         # centre is its points' running mean) plus the centres' weighted msd to the final
         # centroids; exact for that assignment and needing no second pass over the channel.
         train_msd = state.spread() + result.msd
         self.log(f"#quality_metric: host={self.host}, train msd <loss>={train_msd}")
-        model = KMeansModel(result.centers.astype(np.float32))
+        model = KMeansModel(
+            result.centers.astype(np.float32), replica=not self.collective.is_leader
+        )
         if "test" in self.channels:
             self.score_test(model)
         return model
+
+    def gathered(self, state: MiniBatchState) -> MiniBatchState:
+        """The union of every host's centres with their weights and square sums (this
+        host's state on one host), packed as rows [centre..., weight, square sum] so one
+        gather carries all three."""
+        if not self.collective.distributed:
+            return state
+        packed = np.column_stack([state.centers, state.weights, state.square_sums])
+        rows = np.concatenate(self.collective.allgather(packed.astype(np.float64)))
+        return MiniBatchState.from_parts(
+            rows[:, :-2], rows[:, -2], rows[:, -1], self.params.half_life_time_size
+        )
 
     def score_test(self, model: KMeansModel) -> None:
         sq_sum, rows = 0.0, 0

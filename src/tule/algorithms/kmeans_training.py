@@ -323,6 +323,21 @@ class MiniBatchState:
         self.square_sums = np.zeros(len(centers), dtype=np.float64)
         self.decay_per_point = 0.5 ** (1.0 / half_life_time_size) if half_life_time_size else 1.0
 
+    @classmethod
+    def from_parts(
+        cls,
+        centers: np.ndarray,
+        weights: np.ndarray,
+        square_sums: np.ndarray,
+        half_life_time_size: int = 0,
+    ) -> MiniBatchState:
+        """A state from its arrays: how the centres several hosts streamed on their shards
+        are put side by side before the shrink (their spread stays exact: it is per centre)."""
+        state = cls(centers, half_life_time_size)
+        state.weights = np.asarray(weights, dtype=np.float64).copy()
+        state.square_sums = np.asarray(square_sums, dtype=np.float64).copy()
+        return state
+
     def update(self, batch: Matrix, workers: Workers = _INLINE) -> tuple[float, int]:
         """Absorb one mini-batch; returns (sum of squared distances before the move, rows)."""
         rows = batch.shape[0]

@@ -18,6 +18,12 @@ document its own.
 Reported distances: Euclidean distance for L2; for INNER_PRODUCT the negated inner product and
 for COSINE one minus the cosine similarity, so that "distances" ascend from the nearest
 neighbour under every metric (SageMaker only documents the ascending order).
+
+Multi-host training (`InstanceCount > 1`): each host samples `sample_size` rows of its shard;
+the samples and row counts are gathered (`tule.algorithms.distributed`) and the master draws
+the job's uniform sample of `sample_size` rows of all the data from them
+(`knn_index.merge_samples`), builds the index and shares the model, with which every host
+scores its own test channel. Only the master writes `model_algo-1`.
 """
 
 from __future__ import annotations
@@ -46,8 +52,9 @@ from tule.algorithms.base import (
     TrainedModel,
     hp,
 )
+from tule.algorithms.distributed import Collective, joined
 from tule.algorithms.formats import JSON, JSONLINES, RECORDIO_PROTOBUF, Dataset, iter_batches
-from tule.algorithms.knn_index import IndexSpec, Reduction, Reservoir
+from tule.algorithms.knn_index import IndexSpec, Reduction, Reservoir, merge_samples
 from tule.algorithms.knn_model import FORMAT, KNNModel
 
 AUTO = ("auto",)
@@ -170,7 +177,8 @@ class KNN(Algorithm):
         threads = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(max(1, resources.num_cpus))
         try:
-            return self._train(hyperparameters, channels, reporter, resources)
+            with joined(resources) as collective:
+                return self._train(hyperparameters, channels, reporter, resources, collective)
         finally:
             faiss.omp_set_num_threads(threads)
 
@@ -180,6 +188,7 @@ class KNN(Algorithm):
         channels: Mapping[str, ChannelData],
         reporter: Reporter,
         resources: Resources,
+        collective: Collective,
     ) -> KNNModel:
         host = resources.current_host
         rng = np.random.default_rng(SEED)
@@ -190,6 +199,9 @@ class KNN(Algorithm):
             reservoir.add(batch.features, batch.labels)
         elapsed = max(time.perf_counter() - started, 1e-9)
         features, labels = reservoir.sample()
+        seen = reservoir.seen
+        if collective.distributed:
+            features, labels, seen = _job_sample(features, labels, reservoir, collective)
         reporter.log(f"#progress_metric: host={host}, completed 100 % of epochs")
         reporter.log(
             f"#throughput_metric: host={host}, train throughput={reservoir.seen / elapsed} "
@@ -200,15 +212,59 @@ class KNN(Algorithm):
             raise DataError(
                 f"k={k} is larger than the number of sampled training records ({len(labels)})."
             )
-        reporter.log(f"Sampled {len(labels)} of {reservoir.seen} training records")
-        model = _build(params, features, labels, rng)
-        reporter.log(
-            f"Built {params.index_type} index ({params.index_metric}) over {len(labels)} "
-            f"vectors of dimension {model.header['index_dim']}"
-        )
+        reporter.log(f"Sampled {len(labels)} of {seen} training records")
+
+        def build() -> KNNModel:
+            model = _build(params, features, labels, rng)
+            reporter.log(
+                f"Built {params.index_type} index ({params.index_metric}) over {len(labels)} "
+                f"vectors of dimension {model.header['index_dim']}"
+            )
+            return model
+
+        # On several hosts the master builds and every host gets its model (faiss indexes
+        # pickle), so all score the test channel with the same index.
+        model = collective.on_leader(build)
+        model.replica = not collective.is_leader
         if "test" in channels:
             _score_test(model, params, channels["test"], reporter, host)
         return model
+
+
+def _job_sample(
+    features: np.ndarray, labels: np.ndarray, reservoir: Reservoir, collective: Collective
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The job's sample from every host's: (features, labels, rows seen on all hosts).
+
+    Every host gets every host's sample and the master's draw (the same on all hosts), so the
+    later checks fail on every host alike."""
+    rows = len(labels)
+    width = features.shape[1] if rows else -1
+    # Widths must agree before the rows can be gathered into one buffer; an empty shard has
+    # no width. One reduction gives the widest and (negated) the narrowest.
+    big = np.iinfo(np.int64).max
+    widest, narrowest = collective.allreduce_max(
+        np.array([width, -width if rows else -big], dtype=np.int64)
+    )
+    if widest >= 0 and widest != -narrowest:
+        raise DataError(
+            f"The hosts' train shards have different feature counts ({-narrowest} to "
+            f"{widest}); every record needs the same number of features."
+        )
+    width = max(int(widest), 0)
+    packed = np.zeros((rows, width + 1), dtype=np.float32)
+    if rows:
+        packed[:, :width] = features
+        packed[:, width] = labels
+    parts = collective.allgather(packed)
+    seen = [int(n[0]) for n in collective.allgather(np.array([reservoir.seen], dtype=np.int64))]
+    samples = [(part[:, :width], part[:, width]) for part in parts]
+
+    def draw() -> tuple[np.ndarray, np.ndarray]:
+        return merge_samples(samples, seen, reservoir.size, reservoir.rng)
+
+    merged_features, merged_labels = collective.on_leader(draw)
+    return merged_features, merged_labels, sum(seen)
 
 
 def _labelled_batches(

@@ -4,7 +4,8 @@ Works": sample, reduce dimension, build an index).
 * Sampling: `Reservoir` keeps a uniform random sample of `sample_size` rows of a stream in one
   pass ("sampling runs in linear time"): every row draws a seeded uniform key and the rows with
   the smallest keys are kept, which is reservoir sampling without replacement, vectorised per
-  mini-batch. The sample keeps the stream's row order.
+  mini-batch. The sample keeps the stream's row order. On several hosts each samples its own
+  shard and `merge_samples` draws the job's sample from theirs.
 * Reduction: `sign` is a random projection with a matrix of random signs scaled by
   1/sqrt(target); `fjlt` is the fast Johnson-Lindenstrauss transform in its subsampled
   randomized Hadamard form (random sign flips, a Walsh-Hadamard transform, `target` sampled
@@ -83,6 +84,35 @@ class Reservoir:
             return features, labels
         by_position = np.argsort(order, kind="stable")
         return np.ascontiguousarray(features[by_position]), labels[by_position]
+
+
+def merge_samples(
+    samples: list[tuple[np.ndarray, np.ndarray]],
+    seen: list[int],
+    size: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A uniform sample of at most `size` rows of the union of several streams, from a uniform
+    sample of each (host i kept min(size, seen[i]) of its seen[i] rows).
+
+    How many rows of a uniform `size`-subset of all the rows fall on each stream follows the
+    multivariate hypergeometric law; drawing those counts, then that many rows uniformly from
+    each stream's own sample, is a uniform sample of the union (each stream's sample is big
+    enough: a count never exceeds min(size, seen[i])). Rows keep stream order, streams rank
+    order."""
+    total = int(sum(seen))
+    counts = rng.multivariate_hypergeometric(np.asarray(seen, dtype=np.int64), min(size, total))
+    features: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    for (x, y), count in zip(samples, counts, strict=True):
+        if count == 0:
+            continue
+        keep = np.sort(rng.choice(len(y), size=int(count), replace=False))
+        features.append(x[keep])
+        labels.append(y[keep])
+    if not features:
+        return np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=np.float32)
+    return np.concatenate(features), np.concatenate(labels)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -50,7 +50,11 @@ class KNNModel(TrainedModel):
         labels: np.ndarray,
         header: Mapping[str, Any],
         reduction: Reduction | None = None,
+        *,
+        replica: bool = False,
     ) -> None:
+        # A non-master host's copy in a multi-host job: it predicts, but saves nothing.
+        self.replica = replica
         self.index = index
         self.labels = np.asarray(labels, dtype=np.float32)
         self.header = dict(header)
@@ -102,6 +106,8 @@ class KNNModel(TrainedModel):
         return out
 
     def save(self, model_dir: Path) -> None:
+        if self.replica:
+            return
         arrays = {
             "header": np.array(json.dumps(self.header)),
             "index": knn_index.serialize(self.index),

@@ -11,7 +11,13 @@ threshold on the validation data (the training data when there is none) by
 `binary_classifier_model_selection_criteria`; log the final train / validation / test scores;
 and save the selected model as `model_algo-1` (`linear_learner_model`).
 
-Not here: multi-host data-parallel training, checkpoints under managed spot training, and
+Multi-host training (`InstanceCount > 1`, `train` ShardedByS3Key) is data-parallel, as
+SageMaker's: every host trains the same parallel models on its shard, each step with the
+gradient of all hosts' minibatches, and the scaler, label counts, epoch objectives, threshold
+search and model selection are combined over the hosts (`linear_learner_distributed`); only
+`algo-1` writes `model_algo-1`.
+
+Not here: checkpoints under managed spot training, and
 streaming a channel larger than memory (channels are read whole; SageMaker also requires the
 input to be pre-shuffled, tule shuffles it once with a fixed seed).
 """
@@ -35,6 +41,7 @@ from tule.algorithms.base import (
     Reporter,
     Resources,
 )
+from tule.algorithms.distributed import joined
 from tule.algorithms.formats import CSV, RECORDIO_PROTOBUF, Dataset
 from tule.algorithms.linear_learner_hyperparameters import (
     LinearLearnerHyperparameters,
@@ -208,7 +215,9 @@ class LinearLearner(Algorithm):
         # restored afterwards, is not to).
         flushing = torch.set_flush_denormal(True)
         try:
-            return TrainingJob(hyperparameters, channels, reporter, resources).execute()
+            with joined(resources) as collective:
+                job = TrainingJob(hyperparameters, channels, reporter, resources, collective)
+                return job.execute()
         finally:
             torch.set_num_threads(previous_threads)
             if flushing:

@@ -252,12 +252,23 @@ def _model_settings(
     return tuple(settings)
 
 
-def _positive_mults(params: LinearLearnerHyperparameters, labels: np.ndarray) -> list[float]:
+def label_counts(params: LinearLearnerHyperparameters, labels: np.ndarray) -> np.ndarray | None:
+    """How many rows carry each class label (0 ... classes - 1); None for a regressor.
+
+    The positive-class and class weights depend on the labels only through these counts, so a
+    multi-host job sums every host's counts and plans from those."""
+    if params.predictor_type == "regressor":
+        return None
+    classes = params.num_classes if params.predictor_type == "multiclass_classifier" else 2
+    return np.bincount(labels.astype(np.int64), minlength=classes).astype(np.float64)
+
+
+def _positive_mults(params: LinearLearnerHyperparameters, counts: np.ndarray | None) -> list[float]:
     """The positive-class weight per model (a cycle); binary classifiers only."""
-    if params.predictor_type != "binary_classifier":
+    if params.predictor_type != "binary_classifier" or counts is None:
         return [1.0]
-    positives = float(np.sum(labels == 1))
-    negatives = float(labels.size) - positives
+    positives = float(counts[1])
+    negatives = float(counts.sum()) - positives
     # `balanced`: "errors in classifying negative vs. positive examples have equal impact on
     # training loss" — weight positives by the negative/positive ratio.
     balanced = negatives / positives if positives > 0 and negatives > 0 else 1.0
@@ -271,22 +282,33 @@ def _positive_mults(params: LinearLearnerHyperparameters, labels: np.ndarray) ->
     return [float(mult)]  # type: ignore[arg-type]
 
 
-def _class_weights(params: LinearLearnerHyperparameters, labels: np.ndarray) -> np.ndarray | None:
+def _class_weights(
+    params: LinearLearnerHyperparameters, counts: np.ndarray | None
+) -> np.ndarray | None:
     """`balance_multiclass_weights`: "class weights, which give each class equal importance
     in the loss function" — inverse class frequency, normalised so the mean row weight is 1."""
     if params.predictor_type != "multiclass_classifier" or not params.balance_multiclass_weights:
         return None
-    counts = np.bincount(labels.astype(np.int64), minlength=params.num_classes).astype(float)
+    assert counts is not None
     present = counts > 0
     weights = np.ones(params.num_classes)
-    weights[present] = labels.size / (present.sum() * counts[present])
+    weights[present] = float(counts.sum()) / (present.sum() * counts[present])
     return weights
 
 
 def build_plan(
-    params: LinearLearnerHyperparameters, labels: np.ndarray, num_rows: int
+    params: LinearLearnerHyperparameters,
+    labels: np.ndarray,
+    num_rows: int,
+    *,
+    counts: np.ndarray | None = None,
 ) -> TrainingPlan:
-    """Resolve every `auto` against the training labels into a `TrainingPlan`."""
+    """Resolve every `auto` against the training labels into a `TrainingPlan`.
+
+    `counts` (`label_counts`) stand in for `labels` when given: a multi-host job passes the
+    counts of every host's labels. `num_rows` caps the minibatch size."""
+    if counts is None:
+        counts = label_counts(params, labels)
     optimizer = params.resolved_optimizer
     momentum = params.momentum
     if _auto(momentum):
@@ -296,7 +318,7 @@ def build_plan(
         loss_params=params.loss_params(),
         outputs=params.outputs,
         optimizer=optimizer,
-        models=_model_settings(params, optimizer, _positive_mults(params, labels)),
+        models=_model_settings(params, optimizer, _positive_mults(params, counts)),
         epochs=params.epochs,
         # A minibatch larger than the data is the whole data set.
         mini_batch_size=max(1, min(params.mini_batch_size, num_rows)),
@@ -312,6 +334,6 @@ def build_plan(
         init_scale=params.init_scale,
         init_sigma=params.init_sigma,
         init_bias=params.init_bias,
-        class_weights=_class_weights(params, labels),
+        class_weights=_class_weights(params, counts),
         seed=SEED,
     )

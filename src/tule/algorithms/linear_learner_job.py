@@ -9,6 +9,10 @@ model", progress and throughput; stop early after `early_stopping_patience` epoc
 relative improvement of `early_stopping_tolerance`; go back to the best epoch; pick the best
 model and its threshold on the validation data (else the training data); log the final scores
 of train, validation and test; report "Best model found for hyperparameters: {...}".
+
+On several hosts each step above that reads data combines every host's part of it
+(`linear_learner_distributed.Hosts`), so every host logs the same values, stops at the same
+epoch and selects the same model and threshold; only the master's model is saved.
 """
 
 from __future__ import annotations
@@ -23,10 +27,13 @@ import scipy.sparse as sp
 import torch
 
 from tule.algorithms.base import ChannelData, DataError, Reporter, Resources
+from tule.algorithms.distributed import Collective
 from tule.algorithms.linear_learner_data import read_channel
+from tule.algorithms.linear_learner_distributed import Hosts
 from tule.algorithms.linear_learner_hyperparameters import (
     LinearLearnerHyperparameters,
     build_plan,
+    label_counts,
 )
 from tule.algorithms.linear_learner_losses import OBJECTIVE_NAMES
 from tule.algorithms.linear_learner_metrics import (
@@ -34,7 +41,6 @@ from tule.algorithms.linear_learner_metrics import (
     binary_metrics,
     multiclass_metrics,
     regression_metrics,
-    search_thresholds,
 )
 from tule.algorithms.linear_learner_model import LinearLearnerModel
 from tule.algorithms.linear_learner_scaling import Features, Scaler
@@ -43,7 +49,6 @@ from tule.algorithms.linear_learner_training import (
     ParallelModels,
     Trainer,
     TrainingPlan,
-    evaluate_losses,
 )
 
 # Rows of validation data the per-epoch "sampled_<criterion>" early-stopping metric uses.
@@ -79,6 +84,7 @@ class TrainingJob:
         channels: Mapping[str, ChannelData],
         reporter: Reporter,
         resources: Resources,
+        collective: Collective | None = None,
     ) -> None:
         self.params = params
         self.channels = channels
@@ -87,6 +93,7 @@ class TrainingJob:
         self.num_cpus = max(1, resources.num_cpus)
         self.kind = str(params.predictor_type)
         self.objective = OBJECTIVE_NAMES[params.resolved_loss]
+        self.hosts = Hosts(collective)
 
     def log(self, line: str) -> None:
         self.reporter.log(line)
@@ -137,6 +144,7 @@ class TrainingJob:
         if train.num_rows == 0:
             raise DataError("Channel 'train' has no records.")
         dim = train.num_features
+        self.hosts.check_features("train", dim)
         validation, test = (
             read_channel(self.channels, "validation", self.params),
             read_channel(self.channels, "test", self.params),
@@ -153,10 +161,11 @@ class TrainingJob:
         order = np.random.default_rng(0).permutation(train.num_rows)
         labels = train.labels[order]
 
-        sample = params.num_point_for_scaler
+        # On several hosts each takes its share of the sample; the statistics are global.
+        sample = self.hosts.share(params.num_point_for_scaler)
         sparse = sp.issparse(train.features)
         shift_x, scale_x, shift_y, scale_y = params.normalisation(sparse)
-        scaler = Scaler.fit(
+        scaler = self.hosts.fit_scaler(
             train.features[order[:sample]],
             labels[:sample],
             shift_features=shift_x,
@@ -188,7 +197,8 @@ class TrainingJob:
             if validation is None
             else _Split(scaler.transform_features(validation.features), validation.labels)
         )
-        plan = build_plan(params, labels, labels.size)
+        counts = self.hosts.label_counts(label_counts(params, labels))
+        plan = build_plan(params, labels, labels.size, counts=counts)
         # Intra-op threads only pay off when a minibatch's products are large: on small ones
         # the threads' hand-offs cost more than they save (and stall badly on a busy host).
         work = plan.mini_batch_size * (dim + 1) * plan.num_models * plan.outputs
@@ -198,10 +208,11 @@ class TrainingJob:
             f"{self.params.resolved_loss})."
         )
 
-        trainer = Trainer(plan, dim)
+        trainer = Trainer(plan, dim, self.hosts.collective)
         best = self.epochs(plan, trainer, train_split, val_split, scaler)
 
-        calibration = (val_split or train_split).head(params.resolved_calibration_samples)
+        calibration_rows = self.hosts.share(params.resolved_calibration_samples)
+        calibration = (val_split or train_split).head(calibration_rows)
         chosen, threshold = self.select(plan, best, calibration, scaler)
         weights, bias = best.select(chosen)
         raw_w, raw_b = scaler.unscale(weights, bias)
@@ -218,12 +229,13 @@ class TrainingJob:
                 "hyperparameters": plan.models[chosen].describe(plan.optimizer),
                 "label_scaler": {"shift": scaler.label_shift, "scale": scaler.label_scale},
             },
+            replica=not self.hosts.is_leader,
         )
 
         self.final_scores(
             "train",
             model,
-            train_split.head(params.resolved_calibration_samples),
+            train_split.head(calibration_rows),
             best,
             chosen,
             scaler,
@@ -279,7 +291,7 @@ class TrainingJob:
             self.per_model("train", report.train_loss, epoch)
             self.quality("train", self.objective, float(report.train_loss[0]), epoch)
             if validation is not None:
-                losses = evaluate_losses(
+                losses = self.hosts.mean_losses(
                     plan, trainer.models, validation.features, validation.labels, scaler
                 )
                 self.per_model("validation", losses, epoch)
@@ -288,9 +300,10 @@ class TrainingJob:
                 losses = report.train_loss
             if sampled:
                 assert validation is not None
-                head = validation.head(_EARLY_STOPPING_SAMPLE)
+                head = validation.head(self.hosts.share(_EARLY_STOPPING_SAMPLE))
                 scores = self.link(trainer.models.model_scores(head.features))
-                value = float(np.max(search_thresholds(scores, head.labels, params.criterion())[0]))
+                best_cuts = self.hosts.search_thresholds(scores, head.labels, params.criterion())
+                value = float(np.max(best_cuts[0]))
             else:
                 value = float(np.min(losses))
             self.log(
@@ -343,7 +356,7 @@ class TrainingJob:
         criterion = params.binary_classifier_model_selection_criteria
         if self.kind == "binary_classifier" and criterion in THRESHOLD_CRITERIA:
             scores = self.link(models.model_scores(data.features))
-            values, thresholds = search_thresholds(
+            values, thresholds = self.hosts.search_thresholds(
                 scores, data.labels, params.criterion(), workers=self.num_cpus
             )
             chosen = int(np.argmax(values))
@@ -355,12 +368,12 @@ class TrainingJob:
                 1 - 1e-12,
             )
             y = data.labels[:, None]
-            entropy = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p), axis=0)
+            entropy = -self.hosts.row_mean(y * np.log(p) + (1 - y) * np.log(1 - p))
             return int(np.argmin(entropy)), natural
         # loss_function, and every regressor / multiclass model: the lowest objective loss
         # ("For regression problems, output the model that gets the best score on the
         # validation set").
-        losses = evaluate_losses(plan, models, data.features, data.labels, scaler)
+        losses = self.hosts.mean_losses(plan, models, data.features, data.labels, scaler)
         return int(np.argmin(losses)), natural
 
     def final_scores(
@@ -374,19 +387,22 @@ class TrainingJob:
         plan: TrainingPlan,
     ) -> None:
         """The closing `#<channel>_score` and `#quality_metric` lines for one channel."""
-        if data.labels.size == 0:
+        if self.hosts.total(data.labels.size) == 0:
             return
-        objective = float(evaluate_losses(plan, models, data.features, data.labels, scaler)[chosen])
+        losses = self.hosts.mean_losses(plan, models, data.features, data.labels, scaler)
+        objective = float(losses[chosen])
         raw = models.scores(data.features)[:, chosen, :].double().numpy()
         raw = raw * scaler.label_scale + scaler.label_shift
+        # On several hosts the scores are of every host's rows (the channel's whole data).
+        raw, labels = self.hosts.gather(raw, data.labels)
         score = model.transform(raw)
         params = self.params
         if self.kind == "binary_classifier":
-            values = binary_metrics(score, data.labels, model.threshold, params.f_beta)
+            values = binary_metrics(score, labels, model.threshold, params.f_beta)
         elif self.kind == "multiclass_classifier":
-            values = multiclass_metrics(score, data.labels, params.accuracy_top_k, params.f_beta)
+            values = multiclass_metrics(score, labels, params.accuracy_top_k, params.f_beta)
         else:
-            values = regression_metrics(score, data.labels)
+            values = regression_metrics(score, labels)
         values = {self.objective: objective, **values}
         if channel != "train":
             # The container prints the `#<channel>_score` tuples before the quality lines.

@@ -32,7 +32,10 @@ FORMAT = "tule-linear-learner/1"
 
 
 class LinearLearnerModel(TrainedModel):
-    """One linear model `(features, outputs)` plus what turns its outputs into predictions."""
+    """One linear model `(features, outputs)` plus what turns its outputs into predictions.
+
+    `replica=True` is the copy held by a host other than the master of a multi-host job: it
+    predicts the same, but `save` writes nothing (the model is `algo-1`'s)."""
 
     def __init__(
         self,
@@ -43,7 +46,9 @@ class LinearLearnerModel(TrainedModel):
         bias: np.ndarray,
         threshold: float = 0.5,
         info: Mapping[str, Any] | None = None,
+        replica: bool = False,
     ) -> None:
+        self.replica = replica
         self.predictor_type = predictor_type
         self.loss = loss
         self.weights = np.asarray(weights, dtype=np.float64)
@@ -95,6 +100,8 @@ class LinearLearnerModel(TrainedModel):
     # -- artifact ---------------------------------------------------------------------------
 
     def save(self, model_dir: Path) -> None:
+        if self.replica:
+            return
         header = {
             "format": FORMAT,
             "predictor_type": self.predictor_type,

@@ -38,7 +38,6 @@ class Scaler:
         shift_label: bool,
         scale_label: bool,
     ) -> Scaler:
-        dim = features.shape[1]
         if sp.issparse(features):
             mean = np.asarray(features.mean(axis=0)).ravel()
             mean_sq = np.asarray(features.multiply(features).mean(axis=0)).ravel()
@@ -46,19 +45,48 @@ class Scaler:
         else:
             sample = np.asarray(features, dtype=np.float64)
             mean, std = sample.mean(axis=0), sample.std(axis=0)
+        label_moments = None
+        if labels is not None and labels.size:
+            y = labels.astype(np.float64)
+            label_moments = (float(y.mean()), float(y.std()))
+        return cls.from_moments(
+            mean,
+            std,
+            label_moments,
+            shift_features=shift_features,
+            scale_features=scale_features,
+            shift_label=shift_label,
+            scale_label=scale_label,
+        )
+
+    @classmethod
+    def from_moments(
+        cls,
+        mean: np.ndarray,
+        std: np.ndarray,
+        label_moments: tuple[float, float] | None,
+        *,
+        shift_features: bool,
+        scale_features: bool,
+        shift_label: bool,
+        scale_label: bool,
+    ) -> Scaler:
+        """The scaler of features with per-feature `mean` and `std` and labels with
+        `label_moments` (mean, std; None when there are no labels). `fit` computes them from
+        one sample; a multi-host job reduces them over every host's sample."""
+        dim = mean.shape[0]
         # A constant feature carries no signal; leave it unscaled rather than divide by zero.
         std = np.where(std > 1e-12, std, 1.0)
         scaler = cls(
             (mean if shift_features else np.zeros(dim)).astype(np.float32),
             (std if scale_features else np.ones(dim)).astype(np.float32),
         )
-        if labels is not None and labels.size:
-            y = labels.astype(np.float64)
+        if label_moments is not None:
+            label_mean, label_std = label_moments
             if shift_label:
-                scaler.label_shift = float(y.mean())
+                scaler.label_shift = float(label_mean)
             if scale_label:
-                spread = float(y.std())
-                scaler.label_scale = spread if spread > 1e-12 else 1.0
+                scaler.label_scale = float(label_std) if label_std > 1e-12 else 1.0
         return scaler
 
     def transform_features(

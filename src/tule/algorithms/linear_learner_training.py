@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from tule.algorithms.distributed import Collective
 from tule.algorithms.linear_learner_losses import LossParams, loss_and_grad
 from tule.algorithms.linear_learner_scaling import Features, Scaler
 
@@ -228,11 +229,18 @@ class _Optimizer:
 
 
 class Trainer:
-    """Runs the minibatch loop for all parallel models of a `TrainingPlan`."""
+    """Runs the minibatch loop for all parallel models of a `TrainingPlan`.
 
-    def __init__(self, plan: TrainingPlan, num_features: int) -> None:
+    With a distributed `collective` (a multi-host job) training is data-parallel: each step
+    sums every host's minibatch gradient and row count, so every host applies the same update
+    to the same parameters (they start equal: the same seed everywhere)."""
+
+    def __init__(
+        self, plan: TrainingPlan, num_features: int, collective: Collective | None = None
+    ) -> None:
         self.plan = plan
         self.num_features = num_features
+        self.collective = collective if collective is not None and collective.distributed else None
         generator = torch.Generator().manual_seed(plan.seed)
         columns = plan.num_models * plan.outputs
         rows = num_features + (1 if plan.use_bias else 0)
@@ -319,9 +327,20 @@ class Trainer:
         if row_weights is not None:
             loss = loss * row_weights
             grad = grad * row_weights.unsqueeze(-1)
-        grad = _transpose_matmul(x, grad.reshape(rows, -1)).div_(rows)
+        self._update(_transpose_matmul(x, grad.reshape(rows, -1)), rows)
+        return loss.sum(0)
+
+    def _update(self, grad: torch.Tensor, rows: int) -> None:
+        """The update from the data term's gradient summed over `rows` rows (in place)."""
+        plan, theta = self.plan, self.models.theta
+        if self.collective is not None:
+            grad, total = self._reduced(grad, rows)
+            grad.div_(total)
+        else:
+            grad.div_(rows)
         # Regularisation of the mean minibatch loss: wd/2 * |w|^2 + l1 * |w|_1; the bias row
-        # takes wd * bias_wd_mult and no L1.
+        # takes wd * bias_wd_mult and no L1. Added after the reduction: the parameters, and so
+        # their penalty, are the same on every host and count once.
         if self._wd is not None:
             grad.addcmul_(theta, self._wd)
             if plan.use_bias and self._bias_wd_undo is not None:
@@ -332,7 +351,15 @@ class Trainer:
         self.optimizer.step(theta, grad, self._lr)
         self.updates += 1
         self._refresh_learning_rates()
-        return loss.sum(0)
+
+    def _reduced(self, grad: torch.Tensor, rows: int) -> tuple[torch.Tensor, float]:
+        """Every host's summed gradient and row count, in one allreduce."""
+        assert self.collective is not None
+        buffer = np.empty(grad.numel() + 1, dtype=np.float32)
+        buffer[:-1] = grad.reshape(-1).numpy()
+        buffer[-1] = rows  # exact in float32: a minibatch has far fewer than 2**24 rows
+        total = self.collective.allreduce_sum(buffer)
+        return torch.from_numpy(total[:-1]).view(grad.shape), float(total[-1])
 
     def run_epoch(
         self,
@@ -348,6 +375,12 @@ class Trainer:
         size = self.plan.mini_batch_size
         batches = math.ceil(rows / size)
         order = torch.randperm(batches, generator=self.generator).tolist()
+        # Every host makes as many steps as the host with the most minibatches: one with
+        # fewer pads its epoch with empty steps (no gradient, no rows), so each step's
+        # allreduce meets one on every host.
+        steps = batches
+        if self.collective is not None:
+            steps = int(self.collective.allreduce_max(np.array([batches], dtype=np.int64))[0])
         dense = None if sp.issparse(features) else as_tensor(features)
         total = torch.zeros(self.plan.num_models)
         with torch.inference_mode():
@@ -356,9 +389,18 @@ class Trainer:
                 x = dense[lo:hi] if dense is not None else as_tensor(features[lo:hi])
                 w = None if weights is None else weights[lo:hi]
                 total += self.minibatch(x, labels[lo:hi], w)
+            for _ in range(steps - batches):
+                self._update(torch.zeros_like(self.models.theta), 0)
+        if self.collective is not None:
+            # The epoch's objective over every host's rows.
+            sums = np.append(total.double().numpy(), float(rows))
+            sums = self.collective.allreduce_sum(sums)
+            train_loss = sums[:-1] / max(sums[-1], 1.0)
+        else:
+            train_loss = (total / rows).double().numpy()
         return EpochReport(
             epoch=epoch,
-            train_loss=(total / rows).double().numpy(),
+            train_loss=train_loss,
             records=rows,
             seconds=time.perf_counter() - start,
         )
@@ -377,9 +419,31 @@ def evaluate_losses(
     train `mse_objective` near 1 — normalised — and validation near 88, the raw scale), so the
     scores are mapped back through the label scaler before the loss is taken.
     """
+    return _row_losses(plan, models, features, labels, scaler).double().mean(0).numpy()
+
+
+def loss_totals(
+    plan: TrainingPlan,
+    models: ParallelModels,
+    features: Features,
+    labels: np.ndarray,
+    scaler: Scaler,
+) -> np.ndarray:
+    """The summed objective loss per model (`evaluate_losses` times the row count), for
+    combining hosts' rows."""
+    return _row_losses(plan, models, features, labels, scaler).double().sum(0).numpy()
+
+
+def _row_losses(
+    plan: TrainingPlan,
+    models: ParallelModels,
+    features: Features,
+    labels: np.ndarray,
+    scaler: Scaler,
+) -> torch.Tensor:
+    """Per-row, per-model objective `(rows, models)` in the label's own units."""
     scores = models.scores(features)
     if scaler.label_scale != 1.0 or scaler.label_shift != 0.0:
         scores = scores * scaler.label_scale + scaler.label_shift
     y = torch.from_numpy(labels.astype(np.float32))
-    losses = loss_and_grad(plan.loss, scores, y, plan.loss_params)[0]
-    return losses.double().mean(0).numpy()
+    return loss_and_grad(plan.loss, scores, y, plan.loss_params)[0]

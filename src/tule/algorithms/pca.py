@@ -17,8 +17,15 @@ scatter matrix's eigenvalues.
 
 SageMaker documents no quality metric for PCA; the run logs progress and throughput lines. A
 `test` channel is accepted and its mean squared reconstruction error is logged as
-information (not a metric SageMaker defines). Not here: multi-host training (hosts would
-merge their accumulators, which `pca_training` is shaped for).
+information (not a metric SageMaker defines).
+
+Multi-host training (`InstanceCount > 1`): every host accumulates its shard, then the hosts
+reduce their statistics (`tule.algorithms.distributed`). Regular mode sums the row counts and
+column sums, then each host's scatter re-centred on the global mean, so the result is the
+one-host result up to float rounding. Randomized mode uses the same seeded test matrix on every
+host, and the sketch X^T X Omega, the column sums and the row count are all sums over rows, so
+it sums them (after every epoch: the next pass's test matrix comes from the global sketch and
+is broadcast from `algo-1`); again the one-host result. Only `algo-1` writes `model_algo-1`.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from tule.algorithms.base import (
     TrainedModel,
     hp,
 )
+from tule.algorithms.distributed import Collective, joined
 from tule.algorithms.formats import CSV, JSON, JSONLINES, RECORDIO_PROTOBUF, Dataset, iter_batches
 from tule.algorithms.kmeans_training import Workers, single_threaded_blas
 from tule.algorithms.pca_training import Components, ScatterAccumulator, SketchAccumulator
@@ -95,7 +103,16 @@ class PCAHyperparameters(Hyperparameters):
 class PCAModel(TrainedModel):
     """Components `v`, singular values `s` and the optional `mean`; predicts projections."""
 
-    def __init__(self, v: np.ndarray, s: np.ndarray, mean: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        v: np.ndarray,
+        s: np.ndarray,
+        mean: np.ndarray | None = None,
+        *,
+        replica: bool = False,
+    ) -> None:
+        # A non-master host's copy in a multi-host job: it predicts, but saves nothing.
+        self.replica = replica
         self.v = np.asarray(v, dtype=np.float32)
         self.s = np.asarray(s, dtype=np.float32).ravel()
         if self.v.ndim != 2 or self.v.shape[1] != self.s.size:
@@ -129,6 +146,8 @@ class PCAModel(TrainedModel):
         return {"projection": projection.astype(np.float32)}
 
     def save(self, model_dir: Path) -> None:
+        if self.replica:
+            return
         arrays: dict[str, np.ndarray] = {}
         if self.mean is not None:
             arrays["mean"] = self.mean
@@ -195,8 +214,12 @@ class PCA(Algorithm):
     ) -> PCAModel:
         assert isinstance(hyperparameters, PCAHyperparameters)
         self.validate_channels(channels)
-        with single_threaded_blas(), Workers(resources.num_cpus) as workers:
-            return self._train(hyperparameters, channels, reporter, resources, workers)
+        with (
+            single_threaded_blas(),
+            Workers(resources.num_cpus) as workers,
+            joined(resources) as collective,
+        ):
+            return self._train(hyperparameters, channels, reporter, resources, workers, collective)
 
     def _train(
         self,
@@ -205,6 +228,7 @@ class PCA(Algorithm):
         reporter: Reporter,
         resources: Resources,
         workers: Workers,
+        collective: Collective,
     ) -> PCAModel:
         host = resources.current_host
         dim = int(params.feature_dim or 1)
@@ -223,10 +247,13 @@ class PCA(Algorithm):
         passes = params.epochs if isinstance(accumulator, SketchAccumulator) else 1
         for epoch in range(passes):
             if epoch and isinstance(accumulator, SketchAccumulator):
-                accumulator = accumulator.next_pass(params.subtract_mean)
+                accumulator = accumulator.next_pass(params.subtract_mean, collective)
             for batch in _batches(channels["train"], params):
                 accumulator.add(batch, workers)
                 total += batch.shape[0]
+            # Every host's statistics summed (a no-op on one host); randomized mode needs the
+            # global sketch before the next pass.
+            accumulator = accumulator.merged(collective)
             percent = 100 * (epoch + 1) // passes
             reporter.log(f"#progress_metric: host={host}, completed {percent} % of epochs")
         if accumulator.rows == 0:
@@ -239,7 +266,12 @@ class PCA(Algorithm):
         )
         components: Components = accumulator.components(count, params.subtract_mean)
         reporter.log(f"Singular values (ascending): {components.singular_values.tolist()}")
-        model = PCAModel(components.components, components.singular_values, components.mean)
+        model = PCAModel(
+            components.components,
+            components.singular_values,
+            components.mean,
+            replica=not collective.is_leader,
+        )
         if "test" in channels:
             error = _reconstruction_error(model, _batches(channels["test"], params))
             reporter.log(f"Mean squared reconstruction error on the test channel: {error}")

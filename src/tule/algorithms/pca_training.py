@@ -12,6 +12,9 @@
   semidefinite matrices (Tropp, Yurtsever, Udell & Cevher, 2017). Memory is O(d·l), not
   O(d²). Each further epoch is one more subspace iteration (Omega <- orth(Y)) before the
   Nystrom step, which sharpens the estimate.
+
+Both accumulators are `merged` across the hosts of a multi-host job (`tule.algorithms.distributed`)
+into the accumulator one host would have built from all the rows.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import scipy.sparse as sp
 
 # The block-parallel helpers K-Means uses: a thread pool over row blocks with BLAS held to
 # one thread per call (see `kmeans_training`).
+from tule.algorithms.distributed import Collective
 from tule.algorithms.kmeans_training import Workers
 
 Matrix = np.ndarray | sp.csr_matrix
@@ -102,6 +106,29 @@ class ScatterAccumulator:
         self.mean += delta * (rows / total)
         self.rows = total
 
+    def merged(self, collective: Collective) -> ScatterAccumulator:
+        """The accumulator of every host's rows together (self on one host).
+
+        Two sums: the row counts and column sums give the global mean; then each host's
+        scatter re-centred on it (S_i + n_i·d_i·d_iᵀ with d_i its mean's offset from the global
+        one) sums to the global scatter exactly, without the cancellation of summing
+        uncentred X^T X when the mean is large."""
+        if not collective.distributed:
+            return self
+        counts = collective.allreduce_sum(
+            np.concatenate([[float(self.rows)], self.rows * self.mean])
+        )
+        total = int(counts[0])  # a float count is exact below 2**53 rows
+        out = ScatterAccumulator(len(self.mean))
+        if total == 0:
+            return out
+        out.rows = total
+        out.mean = counts[1:] / total
+        delta = self.mean - out.mean
+        local = self.scatter + self.rows * np.outer(delta, delta)
+        out.scatter = collective.allreduce_sum(local)
+        return out
+
     def components(self, count: int, subtract_mean: bool) -> Components:
         matrix = self.scatter
         if not subtract_mean:  # the uncentred second moment X^T X
@@ -146,6 +173,18 @@ class SketchAccumulator:
     def mean(self) -> np.ndarray:
         return self.sums / max(self.rows, 1)
 
+    def merged(self, collective: Collective) -> SketchAccumulator:
+        """The accumulator of every host's rows together (self on one host): every host used
+        the same Omega (see `next_pass`), and the sketch, column sums and row count are sums
+        over rows."""
+        if not collective.distributed:
+            return self
+        out = SketchAccumulator(self.omega)
+        out.sketch = collective.allreduce_sum(self.sketch)
+        out.sums = collective.allreduce_sum(self.sums)
+        out.rows = int(collective.allreduce_sum(np.array([self.rows], dtype=np.int64))[0])
+        return out
+
     def centred_sketch(self, subtract_mean: bool) -> np.ndarray:
         """C·Omega for C = X^T X - n·mean·mean^T (or X^T X without subtract_mean)."""
         if not subtract_mean:
@@ -153,10 +192,16 @@ class SketchAccumulator:
         mean = self.mean
         return self.sketch - self.rows * np.outer(mean, mean @ self.omega)
 
-    def next_pass(self, subtract_mean: bool) -> SketchAccumulator:
+    def next_pass(
+        self, subtract_mean: bool, collective: Collective | None = None
+    ) -> SketchAccumulator:
         """A fresh accumulator whose test matrix is the orthonormalised current sketch (one
-        subspace iteration)."""
+        subspace iteration). On several hosts the master's is used everywhere: the merged
+        sketches are equal, but a rounding difference in the QR must not give hosts different
+        test matrices, whose sketches could then not be summed."""
         q, _ = np.linalg.qr(self.centred_sketch(subtract_mean))
+        if collective is not None and collective.distributed:
+            q = collective.broadcast(q, root=0)
         return SketchAccumulator(q)
 
     def components(self, count: int, subtract_mean: bool) -> Components:

@@ -9,17 +9,25 @@ the image's metric regexes read), stop early on the validation set when
 Hyperparameters are validated as the container's toolkit does (`xgboost_hyperparameters`),
 metrics are defined in `xgboost_metrics`, inference in `xgboost_model`.
 
+Multi-host training (`InstanceCount > 1`) is what the container does too: every host reads its
+own shard of the channels and runs the same `xgboost.train` inside XGBoost's collective
+communicator (`tule.algorithms.distributed.joined`), so XGBoost's distributed hist method builds
+each tree from all hosts' histograms and its metrics are evaluated over all hosts' rows. The
+scikit-learn metrics are computed on the rows gathered from every host, so they too are global
+and every host's early stopping agrees. As in the container, only the master host (`algo-1`,
+rank 0) prints the per-round lines and writes `xgboost-model`; the other hosts' models save
+nothing (`ReplicaModel`). Not done: the container leaves hosts without data out of the group;
+here every host must have rows in `train`.
+
 Not here: k-fold cross-validation (`_kfold`, refused with a clear reason), checkpoints
-(`/opt/ml/checkpoints` resume), script mode (`sagemaker_program`), and multi-host training.
-Training is written so that multi-host can be added around `_train_booster`: each host would
-read its shard of the channels and run the same call inside XGBoost's collective communicator
-(rabit tracker on the first host), which is all the container adds for distributed training.
+(`/opt/ml/checkpoints` resume) and script mode (`sagemaker_program`).
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -36,6 +44,7 @@ from tule.algorithms.base import (
     Reporter,
     Resources,
 )
+from tule.algorithms.distributed import Collective, joined
 from tule.algorithms.formats import Dataset
 from tule.algorithms.xgboost_data import (
     DEFAULT_CONTENT_TYPE,
@@ -59,6 +68,7 @@ from tule.algorithms.xgboost_metrics import (
     format_round,
     metric_definitions,
     round_scores,
+    sklearn_metric,
 )
 from tule.algorithms.xgboost_model import XGBoostModel, encode_csv, first_line
 from tule.clock import Clock, SystemClock
@@ -202,22 +212,28 @@ class XGBoost(Algorithm):
                 "Validation channel is required when early_stopping_rounds is set."
             )
 
-        train = read_channel(channels["train"], bool(hp.csv_weights))
-        self._info(
-            reporter, f"Train matrix has {train.num_rows} rows and {train.num_features} columns"
-        )
-        validation = None
-        if "validation" in channels:
-            validation = read_channel(channels["validation"], bool(hp.csv_weights))
-            self._info(reporter, f"Validation matrix has {validation.num_rows} rows")
-        train, validation = align_widths(train, validation)
+        # Joined before reading: XGBoost's matrices must be built inside the communicator (it
+        # agrees on the feature count across hosts), and data loading then runs with no
+        # bootstrap timeout ticking.
+        with joined(resources) as collective:
+            train = read_channel(channels["train"], bool(hp.csv_weights))
+            self._info(
+                reporter,
+                f"Train matrix has {train.num_rows} rows and {train.num_features} columns",
+            )
+            validation = None
+            if "validation" in channels:
+                validation = read_channel(channels["validation"], bool(hp.csv_weights))
+                self._info(reporter, f"Validation matrix has {validation.num_rows} rows")
+            train, validation = align_widths(train, validation)
 
-        params = self._xgboost_params(hp, resources, reporter)
-        evals = watchlist(train, validation, params)
-        # The parsed arrays are copied into XGBoost's matrices; drop them before training.
-        del train, validation
-        booster = self._train_booster(hp, params, evals[0][0], evals, reporter)
-        return XGBoostModel(booster)
+            params = self._xgboost_params(hp, resources, reporter)
+            evals = watchlist(train, validation, params)
+            # The parsed arrays are copied into XGBoost's matrices; drop them before training.
+            del train, validation
+            booster = self._train_booster(hp, params, evals[0][0], evals, reporter, collective)
+            leader = collective.is_leader
+        return XGBoostModel(booster) if leader else ReplicaModel(booster)
 
     def _train_booster(
         self,
@@ -226,13 +242,17 @@ class XGBoost(Algorithm):
         dtrain: xgboost.DMatrix,
         evals: list[tuple[xgboost.DMatrix, str]],
         reporter: Reporter,
+        collective: Collective | None = None,
     ) -> xgboost.Booster:
         """`xgboost.train` with the container's watchlist, logging and early stopping.
 
-        This is the call a multi-host run would make on every host inside
-        `xgboost.collective.CommunicatorContext`; nothing above it assumes one host."""
+        On several hosts every host makes this call inside the collective; XGBoost's
+        EvaluationMonitor prints on rank 0 only, and so do we."""
+        collective = collective or Collective()
         metrics = hp.effective_eval_metrics()
-        callbacks: list[xgboost.callback.TrainingCallback] = [RoundLogger(reporter)]
+        callbacks: list[xgboost.callback.TrainingCallback] = []
+        if collective.is_leader:
+            callbacks.append(RoundLogger(reporter))
         stopping_metric = None
         if hp.early_stopping_rounds is not None:
             # Stop on the validation set, on the tuning objective when tuning, else on the last
@@ -263,9 +283,16 @@ class XGBoost(Algorithm):
                     evals_result=history,
                     verbose_eval=False,
                     callbacks=callbacks,
-                    custom_metric=_sklearn_metrics(metrics, hp.objective),
+                    custom_metric=_sklearn_metrics(metrics, hp.objective, collective),
                 )
             except xgboost.core.XGBoostError as exc:
+                if collective.distributed and "src/collective/" in str(exc):
+                    # A peer left the group (it failed; its own log has the reason).
+                    raise AlgorithmError(
+                        "Distributed training lost contact with another host (it probably "
+                        f"failed; its log says why): {first_line(str(exc))}",
+                        client_error=False,
+                    ) from None
                 # Bad labels for the objective, bad constraint strings, ...: the user's data or
                 # settings, reported as the container does with XGBoost's own sentence.
                 raise AlgorithmError(first_line(str(exc)), client_error=True) from None
@@ -273,7 +300,8 @@ class XGBoost(Algorithm):
                 raise AlgorithmError(str(exc), client_error=True) from None
         for warning in caught:
             reporter.log(f"WARNING: {first_line(str(warning.message))}")
-        self._log_best(hp, booster, history, reporter)
+        if collective.is_leader:
+            self._log_best(hp, booster, history, reporter)
         return booster
 
     def _log_best(
@@ -336,10 +364,45 @@ class XGBoost(Algorithm):
         reporter.log(f"[{stamp}:INFO] {message}")
 
 
-def _sklearn_metrics(metrics: list[str], objective: str) -> Any:
-    if not any(m in SKLEARN_METRICS for m in metrics):
+class ReplicaModel(XGBoostModel):
+    """The model on a host other than the master of a multi-host job: the same booster, but
+    `save` writes nothing, because the container saves `xgboost-model` on the master only."""
+
+    def save(self, model_dir: Path) -> None:
         return None
-    return custom_metric(metrics, objective)
 
 
-__all__ = ["DEFAULT_CONTENT_TYPE", "TRAINING_CONTENT_TYPES", "XGBoost"]
+def _sklearn_metrics(metrics: list[str], objective: str, collective: Collective) -> Any:
+    wanted = [m for m in metrics if m in SKLEARN_METRICS]
+    if not wanted:
+        return None
+    if not collective.distributed:
+        return custom_metric(metrics, objective)
+
+    def evaluate(predictions: np.ndarray, data: xgboost.DMatrix) -> list[tuple[str, float]]:
+        # XGBoost reduces its own metrics across hosts but calls a Python metric on the local
+        # rows only. These metrics are not sums (f1, r2, balanced accuracy), so gather every
+        # host's labels and predictions and score the union: the same value on every host,
+        # equal to a one-host run's, which early stopping needs to stop everywhere at once.
+        # One gather of rows [label, weight, has weights, prediction...].
+        local = np.asarray(predictions, dtype=np.float64)
+        rows = local.shape[0]
+        weights = data.get_weight().astype(np.float64)
+        packed = np.column_stack(
+            [
+                data.get_label().astype(np.float64),
+                weights if weights.size else np.ones(rows),
+                np.full(rows, float(weights.size > 0)),
+                local.reshape(rows, -1),
+            ]
+        )
+        union = np.concatenate(collective.allgather(packed))
+        labels = union[:, 0]
+        w = union[:, 1] if union[:, 2].any() else None
+        predicted = union[:, 3:] if local.ndim > 1 else union[:, 3]
+        return [(n, sklearn_metric(n, objective, labels, predicted, w)) for n in wanted]
+
+    return evaluate
+
+
+__all__ = ["DEFAULT_CONTENT_TYPE", "TRAINING_CONTENT_TYPES", "ReplicaModel", "XGBoost"]

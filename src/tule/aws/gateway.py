@@ -41,7 +41,7 @@ class Gateway:
         self.domains: dict[str, Any] = {}
         handlers = {}
         for entry in SERVICES:
-            env = ServiceEnv(settings, self.clock, settings.data_dir / entry.name)
+            env = ServiceEnv(settings, self.clock, settings.data_dir / entry.name, peer=self._peer)
             domain = entry.build(env)
             if domain is not None:
                 self.domains[entry.name] = domain
@@ -49,6 +49,12 @@ class Gateway:
                 entry, list(specs.service_model(entry.name).operation_names)
             )
         self.dispatcher = Dispatcher(settings, self.clock, handlers, self.domains)
+
+    def _peer(self, name: str) -> Any:
+        try:
+            return self.domains[name]
+        except KeyError:
+            raise LookupError(f"service {name!r} is not built before the one asking") from None
 
     def health(self) -> dict[str, Any]:
         return {

@@ -44,7 +44,7 @@ SERVICES: tuple[ServiceEntry, ...] = (
     ServiceEntry("s3", "tule.services.s3", "S3"),
     ServiceEntry("sts", "tule.services.sts", "STS"),
     ServiceEntry("logs", "tule.services.logs", "Logs"),
-    ServiceEntry("sagemaker", None),
+    ServiceEntry("sagemaker", "tule.services.sagemaker", "SageMaker"),
     ServiceEntry("sagemaker-runtime", None),
     ServiceEntry("kinesis", None),
     ServiceEntry("firehose", None),

@@ -28,6 +28,7 @@ from tule.algorithms.base import (
     ValidationStyle,
 )
 from tule.algorithms.container import instantiate
+from tule.algorithms.distributed import communicator_args
 
 # SageMaker truncates FailureReason to 1024 characters (specs/aws-apis.md, training jobs).
 FAILURE_REASON_LIMIT = 1024
@@ -108,6 +109,8 @@ def load_channels(workspace: Path, algorithm: Algorithm) -> dict[str, ChannelDat
 
 
 def load_resources(workspace: Path) -> Resources:
+    """The hosts of `resourceconfig.json`, the CPU/GPU share from the environment, and the
+    communicator arguments of a multi-host job's tracker (`TULE_COLLECTIVE`)."""
     config = _read_json(workspace / "input" / "config" / "resourceconfig.json", {})
     hosts = tuple(config.get("hosts") or ("algo-1",))
     return Resources(
@@ -115,6 +118,7 @@ def load_resources(workspace: Path) -> Resources:
         hosts=hosts,
         num_cpus=int(os.environ.get("SM_NUM_CPUS", os.cpu_count() or 1)),
         num_gpus=int(os.environ.get("SM_NUM_GPUS", 0)),
+        collective=communicator_args(),
     )
 
 

@@ -8,12 +8,23 @@ directly after moving a ManualClock).
 
 Its parts, one concept each: `buckets`, `objects`, `copier`, `restorer`, `listing`,
 `multipart`, `lifecycle` (see their modules).
+
+The in-process API other tule services use (never HTTP); errors are S3's `AwsError`s
+(`NoSuchBucket`, `NoSuchKey`):
+
+- `list_objects(bucket, prefix)` yields `ObjectSummary(key, size, etag)` in key order;
+- `read_object(bucket, key)` yields the current version's bytes in chunks;
+- `write_object(bucket, key, body, content_type=None)` stores a file object or bytes as a new
+  object (durably, as PutObject does) and returns its ETag.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
 
 from tule.clock import Clock
 from tule.metadata.sqlite import SqliteStore
@@ -21,7 +32,8 @@ from tule.services.base import ServiceEnv
 from tule.services.s3.buckets import Buckets
 from tule.services.s3.copy import Copier
 from tule.services.s3.lifecycle import LifecycleEngine, LifecycleReport
-from tule.services.s3.listing import Listing
+from tule.services.s3.listing import MAX_KEYS, Cursor, Listing
+from tule.services.s3.models import ObjectAttributes
 from tule.services.s3.multipart import Multipart
 from tule.services.s3.objects import Objects
 from tule.services.s3.restore import Restorer
@@ -31,7 +43,16 @@ from tule.storage.filesystem import FilesystemBlobStore
 
 log = logging.getLogger("tule.s3")
 
-__all__ = ["S3"]
+__all__ = ["S3", "ObjectSummary"]
+
+
+@dataclass(frozen=True)
+class ObjectSummary:
+    """One current object of a listing."""
+
+    key: str
+    size: int
+    etag: str
 
 
 class S3:
@@ -66,6 +87,34 @@ class S3:
     @property
     def clock(self) -> Clock:
         return self.state.clock
+
+    # -- the in-process API for other services ------------------------------------------------
+
+    def list_objects(self, bucket: str, prefix: str = "") -> Iterator[ObjectSummary]:
+        """Every current object under `prefix`, in key order, a page at a time."""
+        cursor: Cursor | None = None
+        while True:
+            page = self.listing.objects(bucket, prefix, None, MAX_KEYS, cursor)
+            for version in page.items:
+                yield ObjectSummary(version.key, version.size, version.etag)
+            if not page.truncated:
+                return
+            cursor = page.last
+
+    def read_object(self, bucket: str, key: str) -> Iterator[bytes]:
+        """The bytes of the current version of `key`."""
+        body = self.objects.get(bucket, key).body
+        if isinstance(body, bytes | bytearray):
+            yield bytes(body)
+        elif body is not None:
+            yield from body
+
+    def write_object(
+        self, bucket: str, key: str, body: BinaryIO | bytes, content_type: str | None = None
+    ) -> str:
+        """Store `body` as a new current version of `key`; returns its ETag."""
+        attrs = ObjectAttributes(content_type=content_type or "binary/octet-stream")
+        return self.objects.put(bucket, key, body, attrs).etag
 
     def run_lifecycle(self) -> LifecycleReport:
         """Apply every enabled lifecycle rule now (one run at a time)."""

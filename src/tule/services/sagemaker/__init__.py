@@ -1,0 +1,77 @@
+"""SageMaker: training jobs that really train (more resources come with Hosting and Tuning).
+
+`SageMaker` is the domain the handlers call. Its records live in `<data dir>/sagemaker/
+sagemaker.db`; job workspaces under `<data dir>/sagemaker/jobs/`, and script mode's cached
+virtualenvs under `<data dir>/sagemaker/venvs/`. Channels are read from, and artifacts written
+to, the S3 domain; job logs go to the CloudWatch Logs domain (both in process).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from tule.metadata import open_store
+from tule.runtime.executor import get_executor
+from tule.services.base import ServiceEnv
+from tule.services.sagemaker import images
+from tule.services.sagemaker.tags import Tags
+from tule.services.sagemaker.training_jobs import TrainingJobs
+from tule.services.sagemaker.training_run import RunEnv
+from tule.services.sagemaker.training_runner import TrainingRunner
+
+log = logging.getLogger("tule.sagemaker")
+
+__all__ = ["SageMaker"]
+
+
+def _builtin_metric_definitions(image: str) -> list[dict[str, str]]:
+    """The metric definitions SageMaker attaches to a built-in algorithm's image."""
+    builtin = images.builtin_for(image)
+    if builtin is None:
+        return []
+    from tule.algorithms import registry
+
+    cls = registry.get(builtin.algorithm)
+    return [{"Name": m.name, "Regex": m.regex} for m in cls.metrics]
+
+
+class SageMaker:
+    """The SageMaker domain of one tule instance."""
+
+    def __init__(self, env: ServiceEnv) -> None:
+        env.data_dir.mkdir(parents=True, exist_ok=True)
+        settings = env.settings
+        self.account_id = settings.account_id
+        self.store = open_store(str(env.data_dir / "sagemaker.db"), fsync=env.fsync)
+        self.training_jobs = TrainingJobs(self.store, env.clock)
+        self.training_jobs.builtin_metrics = _builtin_metric_definitions
+        interrupted = self.training_jobs.recover()
+        if interrupted:
+            log.info("%d training jobs were interrupted by a restart; marked Failed", interrupted)
+        self.tags = Tags(self.store)
+        self.tags.resolvers["training-job"] = self._training_job_exists
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+        credentials = next(iter(settings.keys.items()), ("test", "test"))
+        self.runner = TrainingRunner(
+            RunEnv(
+                jobs=self.training_jobs,
+                s3=env.peer("s3"),
+                logs=env.peer("logs"),
+                executor=get_executor("local"),
+                jobs_dir=env.data_dir / "jobs",
+                venv_cache=env.data_dir / "venvs",
+                endpoint_url=f"http://{host}:{settings.port}",
+                credentials=credentials,
+            )
+        )
+        self.training_jobs.runner = self.runner
+
+    def _training_job_exists(self, account: str, region: str, lowered_name: str) -> bool:
+        return any(
+            record["TrainingJobName"].lower() == lowered_name
+            for record in self.training_jobs.all(account, region)
+        )
+
+    def close(self) -> None:
+        self.runner.close()
+        self.store.close()

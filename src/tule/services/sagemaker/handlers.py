@@ -1,0 +1,58 @@
+"""SageMaker operation handlers: request shape -> one domain call -> response shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tule.context import RequestContext
+from tule.services.sagemaker import SageMaker
+
+Request = dict[str, Any]
+Response = dict[str, Any]
+
+
+def _sm(ctx: RequestContext) -> SageMaker:
+    return ctx.service
+
+
+def create_training_job(ctx: RequestContext, request: Request) -> Response:
+    sm = _sm(ctx)
+    arn = sm.training_jobs.create(ctx.account_id, ctx.region, request)
+    sm.tags.put_all(arn, request.get("Tags") or [])
+    return {"TrainingJobArn": arn}
+
+
+def describe_training_job(ctx: RequestContext, request: Request) -> Response:
+    return _sm(ctx).training_jobs.describe(ctx.account_id, ctx.region, request["TrainingJobName"])
+
+
+def list_training_jobs(ctx: RequestContext, request: Request) -> Response:
+    summaries, token = _sm(ctx).training_jobs.list(ctx.account_id, ctx.region, request)
+    out: Response = {"TrainingJobSummaries": summaries}
+    if token:
+        out["NextToken"] = token
+    return out
+
+
+def stop_training_job(ctx: RequestContext, request: Request) -> Response:
+    _sm(ctx).training_jobs.stop(ctx.account_id, ctx.region, request["TrainingJobName"])
+    return {}
+
+
+def add_tags(ctx: RequestContext, request: Request) -> Response:
+    return {"Tags": _sm(ctx).tags.add(request["ResourceArn"], request["Tags"])}
+
+
+def list_tags(ctx: RequestContext, request: Request) -> Response:
+    tags, token = _sm(ctx).tags.list(
+        request["ResourceArn"], request.get("NextToken"), request.get("MaxResults")
+    )
+    out: Response = {"Tags": tags}
+    if token:
+        out["NextToken"] = token
+    return out
+
+
+def delete_tags(ctx: RequestContext, request: Request) -> Response:
+    _sm(ctx).tags.delete(request["ResourceArn"], request["TagKeys"])
+    return {}
