@@ -17,17 +17,15 @@ from tule.clock import SystemClock
 from tule.config import Settings
 from tule.services.base import ServiceEnv
 from tule.services.s3 import S3
+from tule.services.sagemaker.channel_streams import RECORDIO_MAGIC, augmented_records, stream
 from tule.services.sagemaker.channels import (
-    RECORDIO_MAGIC,
     ChannelError,
     SourceObject,
-    augmented_records,
     download,
     parse_s3_uri,
     resolve,
     shard,
     shuffled,
-    stream,
 )
 
 

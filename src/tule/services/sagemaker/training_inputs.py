@@ -15,6 +15,7 @@ from typing import Any
 
 from tule.runtime.pipes import PipeFeeder
 from tule.runtime.workspace import Workspace
+from tule.services.sagemaker import channel_streams
 from tule.services.sagemaker import channels as channel_data
 from tule.services.sagemaker.artifacts import Checkpoints
 from tule.services.sagemaker.training_plan import JobFailure, Plan
@@ -95,12 +96,12 @@ class Inputs:
         def epoch_bytes(epoch: int) -> Iterator[bytes]:
             if augmented:
                 for manifest in objects:
-                    yield from channel_data.augmented_records(
+                    yield from channel_streams.augmented_records(
                         s3, manifest, names, seed=seed, epoch=epoch
                     )
                 return
             order = channel_data.shuffled(objects, seed, epoch)
-            yield from channel_data.stream(
+            yield from channel_streams.stream(
                 s3,
                 channel_data.shard(order, distribution, *host),
                 compression=channel.get("CompressionType"),
