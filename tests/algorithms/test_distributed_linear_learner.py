@@ -6,6 +6,10 @@ every channel split in two by rows as ShardedByS3Key would), starts a `Tracker` 
 `python -m tule.algorithms.container train` per host with the tracker's environment; the tests
 compare the leader's model with `run_training` on every row in one workspace. Both jobs start
 together at the first request (the `jobs` fixture) so the workers' start-up overlaps.
+
+The in-process tests run the hosts as threads joined by an in-memory collective: with full-batch
+SGD a two-host run does the one-host run's arithmetic in another order, so the two agree to
+float rounding (Adam's first steps turn rounding-level gradients into full steps, hence SGD).
 """
 
 from __future__ import annotations
@@ -16,15 +20,19 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tule.algorithms.base import ChannelData, ListReporter, Resources
 from tule.algorithms.container.train import run_training
-from tule.algorithms.distributed import Tracker
+from tule.algorithms.distributed import Collective, Tracker
 from tule.algorithms.formats import Dataset
+from tule.algorithms.linear_learner import LinearLearner
+from tule.algorithms.linear_learner_job import TrainingJob
 from tule.algorithms.linear_learner_model import LinearLearnerModel
 from tule.testing.algorithms import write_dataset
 
@@ -185,8 +193,7 @@ def _same_decisions(logs: list[str]) -> None:
     """Both hosts logged the same epochs, criteria and final scores (all global)."""
     kept = ("#early_stopping_criteria_metric", "#quality_metric", "Best model found", "Epoch ")
     views = [
-        [re.sub(r"host=algo-\d|\(algo-\d\)", "", line) for line in log.splitlines()]
-        for log in logs
+        [re.sub(r"host=algo-\d|\(algo-\d\)", "", line) for line in log.splitlines()] for log in logs
     ]
     leader, follower = ([ln for ln in view if ln.startswith(kept)] for view in views)
     assert leader and leader == follower
@@ -247,3 +254,100 @@ def test_binary_classifier_on_two_hosts_matches_one_host(tmp_path, jobs) -> None
     expected = np.mean(labels == np.asarray(validation.labels))
     logged = _final(logs[0], "validation", "binary_classification_accuracy")
     assert logged == pytest.approx(expected, abs=1e-9)
+
+
+# ------------------------------------------------------------------------------- in-process
+
+
+class _Group:
+    """What the threads of `_ThreadCollective` share: one slot per rank and a barrier."""
+
+    def __init__(self, size: int) -> None:
+        self.slots: list[object] = [None] * size
+        self.barrier = threading.Barrier(size, timeout=60)
+
+
+class _ThreadCollective(Collective):
+    """An in-memory collective for hosts run as threads of this process."""
+
+    def __init__(self, group: _Group, rank: int) -> None:
+        self.group, self.rank, self.world_size = group, rank, len(group.slots)
+
+    def _exchange(self, value: object) -> list:
+        self.group.slots[self.rank] = value
+        self.group.barrier.wait()
+        values = list(self.group.slots)
+        self.group.barrier.wait()  # nobody overwrites a slot before everyone has read it
+        return values
+
+    def allreduce_sum(self, array):
+        data = np.asarray(array)
+        return np.sum(self._exchange(data), axis=0).astype(data.dtype)
+
+    def allreduce_max(self, array):
+        data = np.asarray(array)
+        return np.max(self._exchange(data), axis=0).astype(data.dtype)
+
+    def broadcast(self, value, root=0):
+        return self._exchange(value)[root]
+
+    def allgather(self, rows):
+        return [np.asarray(part) for part in self._exchange(np.asarray(rows))]
+
+
+def _train_in_threads(
+    tmp: Path, hyperparameters: Mapping[str, str], shards: list[dict[str, Dataset]]
+) -> list[tuple[LinearLearnerModel, list[str]]]:
+    """`TrainingJob` per shard, each in a thread joined by a `_ThreadCollective`."""
+    params = LinearLearner.hyperparameters.parse(dict(hyperparameters))
+    group = _Group(len(shards))
+    results: list = [None] * len(shards)
+
+    def host(rank: int) -> None:
+        channels = {}
+        for name, data in shards[rank].items():
+            folder = tmp / f"host{rank}" / name
+            kind = write_dataset(data, folder, (PROTOBUF,))
+            channels[name] = ChannelData(name, kind, files=[folder])
+        reporter = ListReporter()
+        resources = Resources(current_host=f"algo-{rank + 1}", hosts=tuple(HOSTS[: len(shards)]))
+        job = TrainingJob(params, channels, reporter, resources, _ThreadCollective(group, rank))
+        try:
+            results[rank] = (job.execute(), reporter.lines)
+        except BaseException:
+            group.barrier.abort()  # the other host fails instead of waiting
+            raise
+
+    threads = [threading.Thread(target=host, args=(rank,)) for rank in range(len(shards))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(results), "a host failed"
+    return results
+
+
+@pytest.mark.parametrize("kind", list(CASES))
+def test_full_batch_training_on_two_hosts_is_the_one_host_training(tmp_path, kind) -> None:
+    # With minibatches as large as the data, a step on two hosts sums the gradients of the
+    # same rows a one-host step averages: the two runs differ only by float rounding.
+    hyperparameters = {
+        **CASES[kind][0],
+        "mini_batch_size": "2000",
+        "epochs": "4",
+        "optimizer": "sgd",
+    }
+    channels = _channels(kind)
+    (leader, leader_lines), (follower, _) = _train_in_threads(
+        tmp_path / "two", hyperparameters, _halves(channels)
+    )
+    ((single, single_lines),) = _train_in_threads(tmp_path / "one", hyperparameters, [channels])
+    np.testing.assert_array_equal(leader.weights, follower.weights)
+    assert not leader.replica and follower.replica
+    assert leader.info["selected_model"] == single.info["selected_model"]
+    np.testing.assert_allclose(leader.weights, single.weights, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(leader.bias, single.bias, rtol=1e-4, atol=1e-5)
+    assert leader.threshold == pytest.approx(single.threshold, abs=1e-4)
+    assert _final("\n".join(leader_lines), "test", r"\S+_objective") == pytest.approx(
+        _final("\n".join(single_lines), "test", r"\S+_objective"), rel=1e-4
+    )
