@@ -1,4 +1,5 @@
-"""A short tour of tule through boto3: S3, CloudWatch Logs and STS, for real.
+"""A short tour of tule through boto3: S3, CloudWatch Logs, STS and a SageMaker training job,
+for real.
 
 Starts a tule server in this process with a temporary data directory (or uses the one at
 $TULE_ENDPOINT, e.g. http://127.0.0.1:4566 after `make run`), then shows each service working.
@@ -62,10 +63,48 @@ def tour(endpoint: str) -> None:
     events = logs.get_log_events(logGroupName=group, logStreamName="run-1", startFromHead=True)
     print("Logs:", [e["message"] for e in events["events"]])
 
-    try:
-        make("sagemaker").list_training_jobs()
-    except s3.exceptions.ClientError as err:
-        print(f"SageMaker: {err.response['Error']['Code']}: {err.response['Error']['Message']}")
+    train_xgboost(make, s3, bucket)
+
+
+def train_xgboost(make, s3, bucket: str) -> None:
+    """A real XGBoost training job through the SageMaker API: y = 3a - 2b, learned from CSV."""
+    rows = []
+    for i in range(400):
+        a, b = (i * 37 % 101) / 50 - 1, (i * 53 % 97) / 48 - 1
+        rows.append(f"{3 * a - 2 * b:.4f},{a:.4f},{b:.4f}")
+    s3.put_object(Bucket=bucket, Key="xgb/train.csv", Body="\n".join(rows).encode())
+    sm = make("sagemaker")
+    name = f"demo-xgboost-{int(time.time())}"
+    sm.create_training_job(
+        TrainingJobName=name,
+        RoleArn="arn:aws:iam::000000000000:role/demo",
+        AlgorithmSpecification={
+            "TrainingImage": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
+            "TrainingInputMode": "File",
+        },
+        HyperParameters={"objective": "reg:squarederror", "num_round": "50"},
+        InputDataConfig=[
+            {
+                "ChannelName": "train",
+                "ContentType": "text/csv",
+                "DataSource": {
+                    "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/xgb/"}
+                },
+            }
+        ],
+        OutputDataConfig={"S3OutputPath": f"s3://{bucket}/models"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        StoppingCondition={"MaxRuntimeInSeconds": 300},
+    )
+    sm.get_waiter("training_job_completed_or_stopped").wait(
+        TrainingJobName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+    )
+    job = sm.describe_training_job(TrainingJobName=name)
+    steps = " -> ".join(t["Status"] for t in job["SecondaryStatusTransitions"])
+    print(f"SageMaker: {name} {job['TrainingJobStatus']} ({steps})")
+    metrics = {m["MetricName"]: round(m["Value"], 4) for m in job["FinalMetricDataList"]}
+    print(f"SageMaker: metrics {metrics}")
+    print(f"SageMaker: model at {job['ModelArtifacts']['S3ModelArtifacts']}")
 
 
 def main() -> None:
