@@ -113,3 +113,26 @@ def test_pipe_channels_stream_epochs_gzip_recordio_and_augmented_manifests(
     assert seen["wrapped"] == ["one", "second"]
     assert seen["augmented"] == ["meow", "3", "meow", "5"]
     assert seen["fast"] == ["x.csv"]
+
+
+def test_a_pipe_channel_that_cannot_be_streamed_fails_the_job(
+    sm: Any, s3: Any, bucket: str
+) -> None:
+    script = "import os\nopen(os.path.join(os.environ['SM_INPUT_DIR'], 'data', 'train_0')).read()\n"
+    s3.put_object(
+        Bucket=bucket, Key="code/sourcedir.tar.gz", Body=_tar({"train.py": script.encode()})
+    )
+    s3.put_object(Bucket=bucket, Key="notgzip/a.txt", Body=b"plain text, not gzip")
+    name = create_job(
+        sm,
+        bucket,
+        SKLEARN_IMAGE,
+        [channel("train", f"s3://{bucket}/notgzip/", CompressionType="Gzip", InputMode="Pipe")],
+        {
+            "sagemaker_program": '"train.py"',
+            "sagemaker_submit_directory": json.dumps(f"s3://{bucket}/code/sourcedir.tar.gz"),
+        },
+    )
+    job = wait_for(sm, name)
+    assert job["TrainingJobStatus"] == "Failed"
+    assert "notgzip/a.txt" in job["FailureReason"]

@@ -135,6 +135,15 @@ class Inputs:
         checkpoints.start()
         self.checkpoints = checkpoints
 
+    def feeding_error(self) -> str | None:
+        """The FailureReason for a Pipe-mode channel that could not be streamed, if any."""
+        for feeder in self.feeders:
+            if feeder.error is not None:
+                if isinstance(feeder.error, channel_data.ChannelError):
+                    return str(feeder.error)
+                return f"ClientError: streaming a Pipe-mode channel failed: {feeder.error}"
+        return None
+
     def close_feeders(self) -> None:
         for feeder in self.feeders:
             feeder.close()

@@ -238,8 +238,14 @@ class JobRun:
         deadline = time.monotonic() + max_runtime if max_runtime else None
         last_metrics, next_save = 0, 0.0
         while True:
+            feeding_error = self.inputs.feeding_error()
+            if feeding_error is not None:
+                self._stop_workers(PEER_FAILURE_GRACE_S)
+                return ("Failed", "Failed", feeding_error)
             if all(e.wait(0) is not None for e in self.executions):
-                return None
+                # A reader may have finished just as its feeder failed.
+                feeding_error = self.inputs.feeding_error()
+                return None if feeding_error is None else ("Failed", "Failed", feeding_error)
             if self.stop_requested.is_set():
                 self._stop_workers(self.env.stop_grace_s)
                 return ("Stopped", "Stopped", None)
