@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= ./.tule
 PYTEST_ARGS ?=
 
-.PHONY: install run test demo bench bench-algorithms lint coverage clean
+.PHONY: install run test demo bench bench-algorithms bench-training lint coverage clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ bench-algorithms: install
 	$(BIN)/python benchmarks/algorithms_xgboost.py
 	$(BIN)/python benchmarks/algorithms_linear_learner.py
 	$(BIN)/python benchmarks/algorithms_unsupervised.py
+
+bench-training: install
+	$(BIN)/python benchmarks/executor_start.py
+	$(BIN)/python benchmarks/training.py
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks demo

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 
+from tule.algorithms.container.preload import BUILTIN_ALGORITHM_PRELOAD
 from tule.metadata import open_store
-from tule.runtime.executor import get_executor
+from tule.runtime.forkserver import DEFAULT_PRELOAD, ForkServerExecutor
 from tule.services.base import ServiceEnv
 from tule.services.sagemaker import images
 from tule.services.sagemaker.tags import Tags
@@ -52,12 +53,16 @@ class SageMaker:
         self.tags.resolvers["training-job"] = self._training_job_exists
         host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
         credentials = next(iter(settings.keys.items()), ("test", "test"))
+        # Built-in workers fork from a process that has imported their libraries once (a new
+        # interpreter spends ~1.5 s importing xgboost and scikit-learn); it starts with the
+        # first job, which runs as a plain process meanwhile.
+        self.executor = ForkServerExecutor(preload=DEFAULT_PRELOAD + BUILTIN_ALGORITHM_PRELOAD)
         self.runner = TrainingRunner(
             RunEnv(
                 jobs=self.training_jobs,
                 s3=env.peer("s3"),
                 logs=env.peer("logs"),
-                executor=get_executor("local"),
+                executor=self.executor,
                 jobs_dir=env.data_dir / "jobs",
                 venv_cache=env.data_dir / "venvs",
                 endpoint_url=f"http://{host}:{settings.port}",
@@ -74,4 +79,5 @@ class SageMaker:
 
     def close(self) -> None:
         self.runner.close()
+        self.executor.close()
         self.store.close()
