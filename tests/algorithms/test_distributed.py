@@ -33,32 +33,11 @@ from tule.algorithms.knn_index import merge_samples
 from tule.algorithms.knn_model import KNNModel
 from tule.algorithms.pca import PCAModel
 from tule.algorithms.xgboost_model import XGBoostModel
-from tule.testing.algorithms import write_dataset
+from tule.testing.algorithms import job_workspace
 
 HOSTS = ["algo-1", "algo-2"]
 PROTOBUF = "application/x-recordio-protobuf"
 WORKER_TIMEOUT_S = 120
-
-
-def _workspace(
-    root: Path,
-    hyperparameters: Mapping[str, str],
-    channels: Mapping[str, Dataset],
-    content_type: str,
-    current_host: str = "algo-1",
-    hosts: list[str] | None = None,
-) -> Path:
-    config = root / "input" / "config"
-    config.mkdir(parents=True)
-    (config / "hyperparameters.json").write_text(json.dumps(dict(hyperparameters)))
-    data_config = {}
-    for name, dataset in channels.items():
-        kind = write_dataset(dataset, root / "input" / "data" / name, (content_type,))
-        data_config[name] = {"ContentType": kind, "TrainingInputMode": "File"}
-    (config / "inputdataconfig.json").write_text(json.dumps(data_config))
-    resource = {"current_host": current_host, "hosts": hosts or [current_host]}
-    (config / "resourceconfig.json").write_text(json.dumps(resource))
-    return root
 
 
 def _halves(channels: Mapping[str, Dataset]) -> list[dict[str, Dataset]]:
@@ -88,7 +67,7 @@ class _Job:
         content_type: str,
     ) -> None:
         self.workspaces = [
-            _workspace(root / host, hyperparameters, shard, content_type, host, HOSTS)
+            job_workspace(root / host, hyperparameters, shard, content_type, host, HOSTS)
             for host, shard in zip(HOSTS, shards, strict=True)
         ]
         self.tracker = Tracker(len(self.workspaces))
@@ -137,7 +116,7 @@ def _train_on_one_host(
     channels: Mapping[str, Dataset],
     content_type: str,
 ) -> tuple[Path, list[str]]:
-    ws = _workspace(tmp / "single", hyperparameters, channels, content_type)
+    ws = job_workspace(tmp / "single", hyperparameters, channels, content_type)
     lines: list[str] = []
     code = run_training(ws, algorithm, stream=io.StringIO(), sink=lines.append)
     assert code == 0, "\n".join(lines)
@@ -463,7 +442,7 @@ def test_several_hosts_without_a_tracker_is_an_algorithm_error() -> None:
 def test_load_resources_reads_the_hosts_and_the_collective_environment(
     tmp_path, monkeypatch
 ) -> None:
-    ws = _workspace(tmp_path, {}, {}, "text/csv", "algo-2", HOSTS)
+    ws = job_workspace(tmp_path, {}, {}, "text/csv", "algo-2", HOSTS)
     monkeypatch.delenv(COLLECTIVE_ENV, raising=False)
     assert communicator_args() is None and load_resources(ws).collective is None
     args = {"dmlc_tracker_uri": "127.0.0.1", "dmlc_tracker_port": 9091}

@@ -34,32 +34,12 @@ from tule.algorithms.formats import Dataset
 from tule.algorithms.linear_learner import LinearLearner
 from tule.algorithms.linear_learner_job import TrainingJob
 from tule.algorithms.linear_learner_model import LinearLearnerModel
-from tule.testing.algorithms import write_dataset
+from tule.testing.algorithms import job_workspace, write_dataset
 
 HOSTS = ["algo-1", "algo-2"]
 PROTOBUF = "application/x-recordio-protobuf"
 WORKER_TIMEOUT_S = 120
 FEATURES = 6
-
-
-def _workspace(
-    root: Path,
-    hyperparameters: Mapping[str, str],
-    channels: Mapping[str, Dataset],
-    current_host: str = "algo-1",
-    hosts: list[str] | None = None,
-) -> Path:
-    config = root / "input" / "config"
-    config.mkdir(parents=True)
-    (config / "hyperparameters.json").write_text(json.dumps(dict(hyperparameters)))
-    data_config = {}
-    for name, dataset in channels.items():
-        kind = write_dataset(dataset, root / "input" / "data" / name, (PROTOBUF,))
-        data_config[name] = {"ContentType": kind, "TrainingInputMode": "File"}
-    (config / "inputdataconfig.json").write_text(json.dumps(data_config))
-    resource = {"current_host": current_host, "hosts": hosts or [current_host]}
-    (config / "resourceconfig.json").write_text(json.dumps(resource))
-    return root
 
 
 def _halves(channels: Mapping[str, Dataset]) -> list[dict[str, Dataset]]:
@@ -79,7 +59,7 @@ class _Job:
 
     def __init__(self, root: Path, hyperparameters: Mapping[str, str], channels) -> None:
         self.workspaces = [
-            _workspace(root / host, hyperparameters, shard, host, HOSTS)
+            job_workspace(root / host, hyperparameters, shard, PROTOBUF, host, HOSTS)
             for host, shard in zip(HOSTS, _halves(channels), strict=True)
         ]
         self.tracker = Tracker(len(HOSTS))
@@ -177,7 +157,7 @@ def jobs(request, tmp_path_factory):
 
 
 def _train_on_one_host(tmp: Path, kind: str) -> tuple[LinearLearnerModel, str]:
-    ws = _workspace(tmp / "single", CASES[kind][0], _channels(kind))
+    ws = job_workspace(tmp / "single", CASES[kind][0], _channels(kind), PROTOBUF)
     lines: list[str] = []
     code = run_training(ws, "linear-learner", stream=io.StringIO(), sink=lines.append)
     assert code == 0, "\n".join(lines)

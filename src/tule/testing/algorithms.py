@@ -83,6 +83,29 @@ def write_dataset(dataset: Dataset, directory: Path, content_types: tuple[str, .
     return mime
 
 
+def job_workspace(
+    root: Path,
+    hyperparameters: Mapping[str, str],
+    channels: Mapping[str, Dataset],
+    content_type: str,
+    current_host: str = "algo-1",
+    hosts: list[str] | None = None,
+) -> Path:
+    """A SageMaker-shaped job workspace under `root` (the config files and File-mode channels
+    written in `content_type`), for `python -m tule.algorithms.container train`."""
+    config = root / "input" / "config"
+    config.mkdir(parents=True)
+    (config / "hyperparameters.json").write_text(json.dumps(dict(hyperparameters)))
+    data_config = {}
+    for name, dataset in channels.items():
+        kind = write_dataset(dataset, root / "input" / "data" / name, (content_type,))
+        data_config[name] = {"ContentType": kind, "TrainingInputMode": "File"}
+    (config / "inputdataconfig.json").write_text(json.dumps(data_config))
+    resource = {"current_host": current_host, "hosts": hosts or [current_host]}
+    (config / "resourceconfig.json").write_text(json.dumps(resource))
+    return root
+
+
 def example_channels(
     cls: type[Algorithm], directory: Path, seed: int = 0, data: Mapping[str, Dataset] | None = None
 ) -> dict[str, ChannelData]:
