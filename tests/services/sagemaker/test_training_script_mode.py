@@ -229,3 +229,27 @@ def test_checkpoints_sync_both_ways_and_a_new_job_resumes(sm: Any, s3: Any, buck
         body = s3.get_object(Bucket=bucket, Key="checkpoints/run/step.txt")["Body"].read()
         assert body.decode() == expected
         assert job["CheckpointConfig"] == config
+
+
+def test_xgboost_image_with_a_program_runs_the_script(sm: Any, s3: Any, bucket: str) -> None:
+    # The XGBoost image is a built-in and a framework: `sagemaker_program` picks script mode.
+    script = (
+        "import os, xgboost\n"
+        "open(os.path.join(os.environ['SM_MODEL_DIR'], 'version.txt'), 'w')"
+        ".write(xgboost.__version__)\n"
+    )
+    s3.put_object(Bucket=bucket, Key="code/sourcedir.tar.gz", Body=_sourcedir({"train.py": script}))
+    name = create_job(
+        sm,
+        bucket,
+        "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
+        [],
+        {
+            "sagemaker_program": '"train.py"',
+            "sagemaker_submit_directory": json.dumps(f"s3://{bucket}/code/sourcedir.tar.gz"),
+        },
+    )
+    job = wait_for(sm, name)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    version = _tar_member(s3, job["ModelArtifacts"]["S3ModelArtifacts"], "version.txt")
+    assert version.decode().count(".") >= 1
