@@ -9,7 +9,9 @@ to, the S3 domain; job logs go to the CloudWatch Logs domain (both in process).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from tule.algorithms import registry
 from tule.algorithms.container.preload import BUILTIN_ALGORITHM_PRELOAD
 from tule.metadata import open_store
 from tule.runtime.forkserver import DEFAULT_PRELOAD, ForkServerExecutor
@@ -30,8 +32,6 @@ def _builtin_metric_definitions(image: str) -> list[dict[str, str]]:
     builtin = images.builtin_for(image)
     if builtin is None:
         return []
-    from tule.algorithms import registry
-
     cls = registry.get(builtin.algorithm)
     return [{"Name": m.name, "Regex": m.regex} for m in cls.metrics]
 
@@ -50,7 +50,7 @@ class SageMaker:
         if interrupted:
             log.info("%d training jobs were interrupted by a restart; marked Failed", interrupted)
         self.tags = Tags(self.store)
-        self.tags.resolvers["training-job"] = self._training_job_exists
+        self.tags.resolvers["training-job"] = self.training_jobs.exists
         host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
         credentials = next(iter(settings.keys.items()), ("test", "test"))
         # Built-in workers fork from a process that has imported their libraries once (a new
@@ -71,11 +71,11 @@ class SageMaker:
         )
         self.training_jobs.runner = self.runner
 
-    def _training_job_exists(self, account: str, region: str, lowered_name: str) -> bool:
-        return any(
-            record["TrainingJobName"].lower() == lowered_name
-            for record in self.training_jobs.all(account, region)
-        )
+    def create_training_job(self, account: str, region: str, request: dict[str, Any]) -> str:
+        """CreateTrainingJob: the job, and the tags it was created with; returns its ARN."""
+        arn = self.training_jobs.create(account, region, request)
+        self.tags.put_all(arn, request.get("Tags") or [])
+        return arn
 
     def close(self) -> None:
         self.runner.close()

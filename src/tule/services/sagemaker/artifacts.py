@@ -22,9 +22,8 @@ from tule.services.sagemaker.channels import parse_s3_uri
 CHECKPOINT_SYNC_INTERVAL_S = 2.0
 
 
-def _merge(folders: list[Path], into: Path) -> bool:
-    """Copy the files of `folders` into `into` (the first folder wins); whether any existed."""
-    found = False
+def _merge(folders: list[Path], into: Path) -> None:
+    """Copy the files of `folders` into `into` (the first folder wins a name clash)."""
     for folder in folders:
         if not folder.is_dir():
             continue
@@ -36,20 +35,23 @@ def _merge(folders: list[Path], into: Path) -> bool:
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
-            found = True
-    return found
 
 
 def upload_tree(s3: Any, folders: list[Path], uri: str, *, always: bool) -> bool:
     """Pack the merged `folders` into a tar.gz at `uri`; skipped when empty unless `always`."""
     bucket, key = parse_s3_uri(uri)
+    filled = [f for f in folders if f.is_dir() and any(p.is_file() for p in f.rglob("*"))]
+    if not filled and not always:
+        return False
     with tempfile.TemporaryDirectory(prefix="tule-pack-") as scratch:
-        merged = Path(scratch) / "tree"
-        merged.mkdir()
-        if not _merge(folders, merged) and not always:
-            return False
+        tree = Path(scratch) / "tree"
+        if len(filled) == 1:
+            tree = filled[0]  # the usual case (one instance, or only the leader saves): no copy
+        else:
+            tree.mkdir()
+            _merge(filled, tree)
         archive = Path(scratch) / "archive.tar.gz"
-        tar_gz_directory(merged, archive)
+        tar_gz_directory(tree, archive)
         with open(archive, "rb") as f:
             s3.write_object(bucket, key, f, "application/x-tar")
     return True

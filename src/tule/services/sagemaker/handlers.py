@@ -16,10 +16,7 @@ def _sm(ctx: RequestContext) -> SageMaker:
 
 
 def create_training_job(ctx: RequestContext, request: Request) -> Response:
-    sm = _sm(ctx)
-    arn = sm.training_jobs.create(ctx.account_id, ctx.region, request)
-    sm.tags.put_all(arn, request.get("Tags") or [])
-    return {"TrainingJobArn": arn}
+    return {"TrainingJobArn": _sm(ctx).create_training_job(ctx.account_id, ctx.region, request)}
 
 
 def describe_training_job(ctx: RequestContext, request: Request) -> Response:

@@ -20,15 +20,15 @@ class Tags:
 
     def __init__(self, store: MetadataStore) -> None:
         self.store = store
-        self.resolvers: dict[str, Callable[[str, str, str], bool]] = {}
+        # Resource type (`training-job`) -> whether a resource has a given ARN.
+        self.resolvers: dict[str, Callable[[str], bool]] = {}
 
     def _check(self, arn: str) -> None:
         parsed = arns.parse(arn)
         if parsed is None:
             raise errors.validation(f"Invalid resource ARN: {arn}")
-        region, account, kind, name = parsed
-        exists = self.resolvers.get(kind)
-        if exists is None or not exists(account, region, name):
+        exists = self.resolvers.get(parsed[2])
+        if exists is None or not exists(arn):
             raise errors.validation(f"Resource {arn} not found.")
 
     def get(self, arn: str) -> dict[str, str]:

@@ -24,6 +24,8 @@ from tule.services.sagemaker.training_status import MESSAGES, TERMINAL, Record, 
 
 KEY = "training-job/"
 METRICS_KEY = "training-metrics/"
+# ARN -> name: ARNs carry the lower-cased name, and tag operations address jobs by ARN.
+ARN_KEY = "training-job-arn/"
 DEFAULT_MAX_RUNTIME = 86400
 MAX_METRIC_DEFINITIONS = 40
 # Internal members of a record (Describe's serializer drops what its shape does not name).
@@ -194,9 +196,14 @@ class TrainingJobs:
                 "Training job names must be unique within an AWS account and region, and a "
                 f"training job with this name already exists ({existing['TrainingJobArn']})"
             )
+        self.store.put(ARN_KEY + arn, {"TrainingJobName": name})
         if self.runner is not None:
             self.runner.submit(account, region, name)
         return arn
+
+    def exists(self, arn: str) -> bool:
+        """Whether a training job has this ARN."""
+        return self.store.get(ARN_KEY + arn) is not None
 
     def describe(self, account: str, region: str, name: str) -> Record:
         return self.get(account, region, name)
