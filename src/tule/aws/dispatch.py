@@ -85,7 +85,7 @@ class Dispatcher:
             raise not_implemented(service_id, r.operation)
         if req.body_stream is not None and not op.has_streaming_input:
             req.body, req.body_stream = req.body_stream.read(), None
-        invalid = protocols.VALIDATION_CODES.get(protocol, "ValidationException")
+        invalid = protocols.validation_code(r.service, protocol)
         try:
             params = codec.parse_request(op, req, r.path_params)
         except AwsError as err:

@@ -45,7 +45,7 @@ SERVICES: tuple[ServiceEntry, ...] = (
     ServiceEntry("sts", "tule.services.sts", "STS"),
     ServiceEntry("logs", "tule.services.logs", "Logs"),
     ServiceEntry("sagemaker", "tule.services.sagemaker", "SageMaker"),
-    ServiceEntry("sagemaker-runtime", None),
+    ServiceEntry("sagemaker-runtime", "tule.services.sagemaker_runtime", "SageMakerRuntime"),
     ServiceEntry("kinesis", None),
     ServiceEntry("firehose", None),
     ServiceEntry("glue", None),

@@ -193,6 +193,10 @@ def decode(body: bytes, opts: ReadOptions) -> Dataset:
     if not body.strip():
         return Dataset(np.zeros((0, opts.feature_dim or 0), dtype=np.dtype(opts.dtype)))
     delimiter, _, label_size, options = _prepare(body[: 1 << 16], opts, 0)
+    if not body.endswith(b"\n"):
+        # Arrow cannot infer the columns of a lone line without its newline, and a single row
+        # is the most common request (the SDK's CSVSerializer ends no line).
+        body += b"\n"
     try:
         table = pacsv.read_csv(pa.BufferReader(body), *options)
     except pa.ArrowInvalid:

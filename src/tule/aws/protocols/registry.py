@@ -14,6 +14,16 @@ PROTOCOLS: dict[str, ModuleType] = {
 }
 
 VALIDATION_CODES = {"rest-xml": "InvalidArgument", "query": "ValidationError"}
+# Services whose own validation error code differs from their protocol's (SageMaker Runtime
+# models `ValidationError`, not the JSON services' `ValidationException`).
+SERVICE_VALIDATION_CODES = {"sagemaker-runtime": "ValidationError"}
+
+
+def validation_code(service: str, protocol: str) -> str:
+    """The error code of a request that breaks its input shape."""
+    return SERVICE_VALIDATION_CODES.get(service) or VALIDATION_CODES.get(
+        protocol, "ValidationException"
+    )
 
 
 def for_service(protocol: str) -> ModuleType:

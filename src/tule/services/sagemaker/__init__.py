@@ -1,4 +1,4 @@
-"""SageMaker: training jobs that really train (more resources come with Hosting and Tuning).
+"""SageMaker: training jobs that really train, and models served behind real endpoints.
 
 `SageMaker` is the domain the handlers call. Its records live in `<data dir>/sagemaker/
 sagemaker.db`; job workspaces under `<data dir>/sagemaker/jobs/`, and script mode's cached
@@ -17,12 +17,20 @@ from tule.metadata import open_store
 from tule.runtime.forkserver import DEFAULT_PRELOAD, ForkServerExecutor
 from tule.services.base import ServiceEnv
 from tule.services.sagemaker import images
+from tule.services.sagemaker.hosting import Hosting, HostingEnv
+from tule.services.sagemaker.processing_jobs import ProcessingJobs
+from tule.services.sagemaker.processing_run import ProcessingEnv, ProcessingRunner
 from tule.services.sagemaker.tags import Tags
 from tule.services.sagemaker.training_jobs import TrainingJobs
 from tule.services.sagemaker.training_run import RunEnv
 from tule.services.sagemaker.training_runner import TrainingRunner
+from tule.services.sagemaker.transform_jobs import TransformJobs
+from tule.services.sagemaker.transform_run import TransformEnv, TransformRunner
 
 log = logging.getLogger("tule.sagemaker")
+
+# Model servers fork from the same fork server as training workers, with their web stack loaded.
+SERVING_PRELOAD = ("uvicorn", "starlette.applications", "tule.algorithms.container.serve")
 
 __all__ = ["SageMaker"]
 
@@ -56,7 +64,9 @@ class SageMaker:
         # Built-in workers fork from a process that has imported their libraries once (a new
         # interpreter spends ~1.5 s importing xgboost and scikit-learn); it starts with the
         # first job, which runs as a plain process meanwhile.
-        self.executor = ForkServerExecutor(preload=DEFAULT_PRELOAD + BUILTIN_ALGORITHM_PRELOAD)
+        self.executor = ForkServerExecutor(
+            preload=DEFAULT_PRELOAD + BUILTIN_ALGORITHM_PRELOAD + SERVING_PRELOAD
+        )
         self.runner = TrainingRunner(
             RunEnv(
                 jobs=self.training_jobs,
@@ -70,6 +80,57 @@ class SageMaker:
             )
         )
         self.training_jobs.runner = self.runner
+        self.processing_jobs = ProcessingJobs(self.store, env.clock)
+        interrupted = self.processing_jobs.recover()
+        if interrupted:
+            log.info("%d processing jobs were interrupted by a restart; marked Failed", interrupted)
+        self.tags.resolvers["processing-job"] = self.processing_jobs.exists
+        self.processing_runner = ProcessingRunner(
+            ProcessingEnv(
+                jobs=self.processing_jobs,
+                s3=env.peer("s3"),
+                logs=env.peer("logs"),
+                executor=self.executor,
+                jobs_dir=env.data_dir / "processing",
+                venv_cache=env.data_dir / "venvs",
+                endpoint_url=f"http://{host}:{settings.port}",
+                credentials=credentials,
+            )
+        )
+        self.processing_jobs.runner = self.processing_runner
+        self.hosting = Hosting(
+            HostingEnv(
+                store=self.store,
+                clock=env.clock,
+                s3=env.peer("s3"),
+                logs=env.peer("logs"),
+                executor=self.executor,
+                data_dir=env.data_dir,
+                endpoint_url=f"http://{host}:{settings.port}",
+                credentials=credentials,
+            )
+        )
+        for kind, records in (
+            ("model", self.hosting.models.records),
+            ("endpoint-config", self.hosting.endpoint_configs.records),
+            ("endpoint", self.hosting.endpoints.records),
+        ):
+            self.tags.resolvers[kind] = records.exists_arn
+        self.hosting.endpoints.recover()
+        self.transform_jobs = TransformJobs(self.store, env.clock, self.hosting.models)
+        ended = self.transform_jobs.recover()
+        if ended:
+            log.info("%d transform jobs were interrupted by a restart; ended", ended)
+        self.tags.resolvers["transform-job"] = self.transform_jobs.exists
+        self.transform_runner = TransformRunner(
+            TransformEnv(
+                jobs=self.transform_jobs,
+                hosting=self.hosting,
+                s3=env.peer("s3"),
+                logs=env.peer("logs"),
+            )
+        )
+        self.transform_jobs.runner = self.transform_runner
 
     def create_training_job(self, account: str, region: str, request: dict[str, Any]) -> str:
         """CreateTrainingJob: the job, and the tags it was created with; returns its ARN."""
@@ -77,7 +138,34 @@ class SageMaker:
         self.tags.put_all(arn, request.get("Tags") or [])
         return arn
 
+    def create_processing_job(self, account: str, region: str, request: dict[str, Any]) -> str:
+        """CreateProcessingJob: the job, and the tags it was created with; returns its ARN."""
+        arn = self.processing_jobs.create(account, region, request)
+        self.tags.put_all(arn, request.get("Tags") or [])
+        return arn
+
+    def create_transform_job(self, account: str, region: str, request: dict[str, Any]) -> str:
+        """CreateTransformJob: the job, and the tags it was created with; returns its ARN."""
+        arn = self.transform_jobs.create(account, region, request)
+        self.tags.put_all(arn, request.get("Tags") or [])
+        return arn
+
+    def create_resource(self, kind: str, account: str, region: str, request: dict[str, Any]) -> str:
+        """Create{Model,EndpointConfig,Endpoint}: the resource and its tags; returns its ARN."""
+        hosting = self.hosting
+        collection = {
+            "model": hosting.models,
+            "endpoint-config": hosting.endpoint_configs,
+            "endpoint": hosting.endpoints,
+        }[kind]
+        arn = collection.create(account, region, request)
+        self.tags.put_all(arn, request.get("Tags") or [])
+        return arn
+
     def close(self) -> None:
+        self.transform_runner.close()
+        self.hosting.close()
         self.runner.close()
+        self.processing_runner.close()
         self.executor.close()
         self.store.close()

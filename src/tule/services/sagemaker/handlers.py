@@ -6,6 +6,34 @@ from typing import Any
 
 from tule.context import RequestContext
 from tule.services.sagemaker import SageMaker
+from tule.services.sagemaker.hosting_handlers import (  # noqa: F401 (the handler table looks here)
+    create_endpoint,
+    create_endpoint_config,
+    create_model,
+    delete_endpoint,
+    delete_endpoint_config,
+    delete_model,
+    describe_endpoint,
+    describe_endpoint_config,
+    describe_model,
+    list_endpoint_configs,
+    list_endpoints,
+    list_models,
+    update_endpoint,
+    update_endpoint_weights_and_capacities,
+)
+from tule.services.sagemaker.processing_handlers import (  # noqa: F401 (the handler table looks here)
+    create_processing_job,
+    describe_processing_job,
+    list_processing_jobs,
+    stop_processing_job,
+)
+from tule.services.sagemaker.transform_handlers import (  # noqa: F401 (the handler table looks here)
+    create_transform_job,
+    describe_transform_job,
+    list_transform_jobs,
+    stop_transform_job,
+)
 
 Request = dict[str, Any]
 Response = dict[str, Any]

@@ -39,6 +39,22 @@ _REPOSITORIES: dict[str, str] = {
     "sagemaker-xgboost": "xgboost",
 }
 
+# ECR repository -> framework, for the inference images of the same configs: the serving side
+# of each framework runs the user's inference script (model_fn, input_fn, ...) or the
+# framework's default handlers.
+_INFERENCE_REPOSITORIES: dict[str, str] = {
+    "sagemaker-scikit-learn": "sklearn",
+    "pytorch-inference": "pytorch",
+    "sagemaker-pytorch": "pytorch",
+    "tensorflow-inference": "tensorflow",
+    "sagemaker-tensorflow-serving": "tensorflow",
+    "mxnet-inference": "mxnet",
+    "sagemaker-mxnet-serving": "mxnet",
+    "huggingface-pytorch-inference": "huggingface",
+    "huggingface-tensorflow-inference": "huggingface",
+    "sagemaker-xgboost": "xgboost",
+}
+
 # `<account>.dkr.ecr[-fips].<region>.<domain>`, any partition's domain.
 _ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr(?:-fips)?\.[a-z0-9-]+(?:\.[a-z0-9-]+)+$")
 # A tag starts with the framework version: `1.2-1`, `2.1`, `2.0.0`, `0.90-1`.
@@ -123,5 +139,35 @@ def unsupported_reason(image: str) -> str:
     return (
         f"tule cannot run the training image '{image}': it is neither a SageMaker built-in "
         "algorithm nor a supported framework image (scikit-learn, PyTorch, TensorFlow, MXNet, "
+        "Hugging Face, XGBoost), and tule runs no containers."
+    )
+
+
+def classify_inference(
+    image: str, environment: dict[str, str]
+) -> BuiltInImage | FrameworkImage | None:
+    """What tule would serve for a model container's image, or None when it cannot.
+
+    A built-in algorithm's image serves its model through the algorithm's own server; a
+    framework image serves the user's inference script (`SAGEMAKER_PROGRAM`). sagemaker-xgboost
+    is both: it runs a script when the container's Environment names one, as the image does.
+    """
+    parts = _split(image)
+    if parts is None:
+        return None
+    _host, repository, tag, _digest = parts
+    framework = _INFERENCE_REPOSITORIES.get(repository) or _REPOSITORIES.get(repository)
+    if framework == "xgboost" and not environment.get("SAGEMAKER_PROGRAM"):
+        return builtin_for(image)
+    if framework is not None:
+        return _framework_image(framework, tag)
+    return builtin_for(image)
+
+
+def unsupported_inference_reason(image: str) -> str:
+    """Why a model container's image cannot be served."""
+    return (
+        f"tule cannot serve the image '{image}': it is neither a SageMaker built-in algorithm "
+        "nor a supported framework inference image (scikit-learn, PyTorch, TensorFlow, MXNet, "
         "Hugging Face, XGBoost), and tule runs no containers."
     )

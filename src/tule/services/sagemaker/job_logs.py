@@ -46,8 +46,11 @@ class HostLog:
 class JobLog:
     """Every instance stream of one job, and the thread that flushes them."""
 
-    def __init__(self, logs: Any, account: str, region: str, clock_time: Any) -> None:
+    def __init__(
+        self, logs: Any, account: str, region: str, clock_time: Any, group: str = LOG_GROUP
+    ) -> None:
         self.logs = logs
+        self.group = group
         self.account = account
         self.region = region
         self.clock_time = clock_time
@@ -57,13 +60,13 @@ class JobLog:
         self._thread: threading.Thread | None = None
 
     def open(self, stream: str, metrics: MetricSeries | None) -> HostLog:
-        self.logs.ensure_stream(self.account, self.region, LOG_GROUP, stream)
+        self.logs.ensure_stream(self.account, self.region, self.group, stream)
         host = HostLog(self, stream, metrics)
         self.hosts.append(host)
         return host
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="training-log", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="job-log", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
@@ -74,7 +77,7 @@ class JobLog:
         for host in list(self.hosts):
             events = host.take()
             if events:
-                self.logs.append(self.account, self.region, LOG_GROUP, host.stream, events)
+                self.logs.append(self.account, self.region, self.group, host.stream, events)
 
     def close(self) -> None:
         self._stop.set()

@@ -8,18 +8,15 @@ threads and processes and reports back through `update`; no request ever waits f
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import threading
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, Protocol
 
 from tule.clock import Clock
 from tule.metadata.base import MetadataStore
 from tule.services.sagemaker import errors
 from tule.services.sagemaker.arns import resource_arn
+from tule.services.sagemaker.listing import Listing
 from tule.services.sagemaker.training_status import MESSAGES, TERMINAL, Record, finish, transition
 
 KEY = "training-job/"
@@ -58,20 +55,24 @@ _FLAGS = (
     "EnableInterContainerTrafficEncryption",
     "EnableManagedSpotTraining",
 )
-_SUMMARY = (
-    "TrainingJobName",
-    "TrainingJobArn",
-    "CreationTime",
-    "TrainingEndTime",
-    "LastModifiedTime",
-    "TrainingJobStatus",
-    "SecondaryStatus",
+LISTING = Listing(
+    name_member="TrainingJobName",
+    status_member="TrainingJobStatus",
+    sort_keys={
+        "Name": "TrainingJobName",
+        "CreationTime": "CreationTime",
+        "Status": "TrainingJobStatus",
+    },
+    summary=(
+        "TrainingJobName",
+        "TrainingJobArn",
+        "CreationTime",
+        "TrainingEndTime",
+        "LastModifiedTime",
+        "TrainingJobStatus",
+        "SecondaryStatus",
+    ),
 )
-_SORT_KEYS = {
-    "Name": "TrainingJobName",
-    "CreationTime": "CreationTime",
-    "Status": "TrainingJobStatus",
-}
 INTERRUPTED_REASON = (
     "Training job interrupted by a restart of the server. Start a new training job; with "
     "CheckpointConfig it resumes from the last checkpoint."
@@ -88,12 +89,6 @@ class Runner(Protocol):
 
 def job_key(account: str, region: str, name: str) -> str:
     return f"{KEY}{account}/{region}/{name}"
-
-
-def _epoch(value: Any) -> float | None:
-    if value is None:
-        return None
-    return value.timestamp() if isinstance(value, datetime) else float(value)
 
 
 class TrainingJobs:
@@ -227,26 +222,7 @@ class TrainingJobs:
         self, account: str, region: str, request: dict[str, Any]
     ) -> tuple[list[Record], str | None]:
         """ListTrainingJobs: filtered, sorted, a page at a time (the token is opaque)."""
-        records = [r for r in self.all(account, region) if _matches(r, request)]
-        sort_member = _SORT_KEYS[request.get("SortBy") or "CreationTime"]
-        descending = request.get("SortOrder") == "Descending"
-        records.sort(key=lambda r: (r[sort_member], r["TrainingJobName"]), reverse=descending)
-        start = 0
-        token = request.get("NextToken")
-        if token:
-            after = _decode_token(token)
-            positions = [(r[sort_member], r["TrainingJobName"]) for r in records]
-            start = next(
-                (i for i, p in enumerate(positions) if (p < after if descending else p > after)),
-                len(records),
-            )
-        limit = request.get("MaxResults") or 10
-        page = records[start : start + limit]
-        next_token = None
-        if start + limit < len(records) and page:
-            last = page[-1]
-            next_token = _encode_token((last[sort_member], last["TrainingJobName"]))
-        return [{k: r[k] for k in _SUMMARY if k in r} for r in page], next_token
+        return LISTING.page(self.all(account, region), request)
 
     def recover(self) -> int:
         """After a restart: every job that was running is Failed (its workers are gone)."""
@@ -281,38 +257,3 @@ class TrainingJobs:
             if page.next_after is None:
                 return out
             after = page.next_after
-
-
-def _matches(record: Record, request: dict[str, Any]) -> bool:
-    contains = request.get("NameContains")
-    if contains and contains.lower() not in record["TrainingJobName"].lower():
-        return False
-    status = request.get("StatusEquals")
-    if status and record["TrainingJobStatus"] != status:
-        return False
-    bounds = (
-        ("CreationTimeAfter", "CreationTime", 1),
-        ("CreationTimeBefore", "CreationTime", -1),
-        ("LastModifiedTimeAfter", "LastModifiedTime", 1),
-        ("LastModifiedTimeBefore", "LastModifiedTime", -1),
-    )
-    for param, member, sign in bounds:
-        limit = _epoch(request.get(param))
-        if limit is None:
-            continue
-        value = record.get(member, record["CreationTime"])
-        if (sign > 0 and not value > limit) or (sign < 0 and not value < limit):
-            return False
-    return True
-
-
-def _encode_token(position: tuple[Any, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(position)).encode()).decode()
-
-
-def _decode_token(token: str) -> tuple[Any, str]:
-    try:
-        value, name = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return value, str(name)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise errors.validation("Invalid pagination token.") from None
