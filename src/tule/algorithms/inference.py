@@ -100,8 +100,12 @@ def invoke(
     body: bytes,
     content_type: str | None,
     accept: str | None,
+    settings: Mapping[str, str] | None = None,
 ) -> tuple[bytes, str]:
     """Answer one request: (response body, response content type), or raise `InferenceError`.
+
+    `settings` are the container's own options (from its environment, such as XGBoost's
+    `SAGEMAKER_INFERENCE_OUTPUT`); the request's MIME parameters override them.
 
     `algorithm` may be the class or an instance (an instance's `encode_response` override is
     used; XGBoost's version-dependent behaviour lives there)."""
@@ -123,7 +127,7 @@ def invoke(
         raise InferenceError(algorithm.decode_error_status, exc.reason) from None
     if dataset.num_rows == 0:
         raise InferenceError(204, "")
-    options = {**request_params, **accept_params}
+    options = {**(settings or {}), **request_params, **accept_params}
     try:
         outputs = model.predict(dataset.features, options=options)
     except AlgorithmError as exc:

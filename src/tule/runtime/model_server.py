@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import select
 import socket
 import threading
 import time
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tule.runtime.executor import Execution, Executor, LineSink, ProcessSpec
+from tule.runtime.loopback_http import LoopbackConnection
 
 PORT_VARIABLE = "SAGEMAKER_BIND_TO_PORT"
 HOST = "127.0.0.1"
@@ -94,16 +94,6 @@ class InvocationTimeout(Exception):
     """The server did not answer within the request's timeout."""
 
 
-class _Connection(http.client.HTTPConnection):
-    """A loopback connection with Nagle off: requests and answers are small and latency-bound."""
-
-    idle_since: float = 0.0
-
-    def connect(self) -> None:
-        super().connect()
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
 @dataclass
 class _Instance:
     """One started process of the server (the first, or a restart)."""
@@ -133,16 +123,6 @@ def _reserve_port() -> int:
                 return port
 
 
-def _found_closed(conn: _Connection) -> bool:
-    """Whether an idle pooled connection was closed by the server: an idle keep-alive socket is
-    readable only when the peer closed it (or sent something we did not ask for)."""
-    if conn.sock is None:
-        return True
-    poller = select.poll()
-    poller.register(conn.sock, select.POLLIN | select.POLLERR | select.POLLHUP)
-    return bool(poller.poll(0))
-
-
 class ModelServer:
     """One model-server process: start, health, pooled requests, restart on death, stop."""
 
@@ -158,7 +138,7 @@ class ModelServer:
         self._instance: _Instance | None = None
         # Bumped whenever the process changes: pooled connections of older ones are dropped.
         self._generation = 0
-        self._pool: list[_Connection] = []
+        self._pool: list[LoopbackConnection] = []
         self._restarts = 0
         self._last_ping_ok = False
 
@@ -255,10 +235,9 @@ class ModelServer:
             reused = conn.sock is not None
             try:
                 if reused:
-                    conn.sock.settimeout(timeout)
+                    conn.settimeout(timeout)
                 else:
-                    conn.timeout = timeout
-                    conn.connect()
+                    conn.connect(timeout)
             except TimeoutError:
                 conn.close()
                 raise InvocationTimeout(f"{self._label} did not accept a connection") from None
@@ -269,22 +248,22 @@ class ModelServer:
                     continue
                 raise ServerUnavailable(f"cannot connect to {self._label}: {exc}") from None
             try:
-                conn.request(method, path, body=payload, headers=dict(headers or {}))
-                response = conn.getresponse()
-                data = response.read()
+                status, answer_headers, data, will_close = conn.request(
+                    method, path, payload or b"", headers or {}
+                )
             except TimeoutError:
                 conn.close()
                 raise InvocationTimeout(
                     f"{self._label} did not answer {method} {path} within {timeout:g} seconds"
                 ) from None
-            except (OSError, http.client.HTTPException) as exc:
+            except OSError as exc:
                 conn.close()
                 if reused and replay_allowed:
                     replay_allowed = False  # once only
                     continue
                 raise ServerUnavailable(self._broken(instance, f"{method} {path}", exc)) from None
-            reply = Reply(response.status, _header_dict(response), data)
-            if response.will_close:
+            reply = Reply(status, answer_headers, data)
+            if will_close:
                 conn.close()
             else:
                 self._give_back(conn, generation)
@@ -292,9 +271,9 @@ class ModelServer:
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _lease(self, wait_until: float) -> tuple[_Connection, int, _Instance]:
+    def _lease(self, wait_until: float) -> tuple[LoopbackConnection, int, _Instance]:
         """A connection to the ready server (pooled if one is fresh), waiting while it restarts."""
-        stale: list[_Connection] = []
+        stale: list[LoopbackConnection] = []
         try:
             with self._cond:
                 while True:
@@ -316,15 +295,15 @@ class ModelServer:
                 now = time.monotonic()
                 while self._pool:
                     conn = self._pool.pop()
-                    if now - conn.idle_since <= _MAX_IDLE_S and not _found_closed(conn):
+                    if now - conn.idle_since <= _MAX_IDLE_S and not conn.found_closed():
                         return conn, self._generation, instance
                     stale.append(conn)
-                return _Connection(HOST, instance.port), self._generation, instance
+                return LoopbackConnection(HOST, instance.port), self._generation, instance
         finally:
             for conn in stale:
                 conn.close()
 
-    def _give_back(self, conn: _Connection, generation: int) -> None:
+    def _give_back(self, conn: LoopbackConnection, generation: int) -> None:
         with self._cond:
             if generation == self._generation and len(self._pool) < _MAX_POOLED:
                 conn.idle_since = time.monotonic()
@@ -467,14 +446,6 @@ class ModelServer:
     def _log(self, line: str) -> None:
         with contextlib.suppress(Exception):
             self._spec.on_line(time.time(), line)
-
-
-def _header_dict(response: http.client.HTTPResponse) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for name, value in response.getheaders():  # repeated headers join with commas (RFC 9110)
-        key = name.lower()
-        headers[key] = f"{headers[key]}, {value}" if key in headers else value
-    return headers
 
 
 def _quote(tail: deque[str]) -> str:

@@ -23,6 +23,10 @@ from tule.algorithms.container import instantiate
 from tule.algorithms.inference import InferenceError, invoke
 
 
+# Environment variables the built-in containers read as inference options.
+CONTAINER_SETTINGS = ("SAGEMAKER_INFERENCE_OUTPUT",)
+
+
 class ModelServer:
     """A loaded model and the algorithm that answers for it."""
 
@@ -30,6 +34,10 @@ class ModelServer:
         self.algorithm = algorithm
         self.model: TrainedModel = algorithm.model_class.load(Path(model_dir))
         self.default_accept = os.environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT")
+        # Container-wide output selection, as the XGBoost container reads it from its env.
+        self.settings = {
+            name: os.environ[name] for name in CONTAINER_SETTINGS if os.environ.get(name)
+        }
 
     async def ping(self, request: Request) -> Response:
         return Response(status_code=200)
@@ -55,6 +63,7 @@ class ModelServer:
                 body,
                 request.headers.get("content-type"),
                 accept,
+                self.settings,
             )
         except InferenceError as exc:
             if exc.status == 204:
@@ -90,5 +99,11 @@ def serve(
     import uvicorn
 
     uvicorn.run(
-        create_app(model_dir, algorithm, version=version), host=host, port=port, log_level="warning"
+        create_app(model_dir, algorithm, version=version),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
     )
