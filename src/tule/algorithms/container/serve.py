@@ -22,7 +22,6 @@ from tule.algorithms.base import Algorithm, TrainedModel
 from tule.algorithms.container import instantiate
 from tule.algorithms.inference import InferenceError, invoke
 
-
 # Environment variables the built-in containers read as inference options.
 CONTAINER_SETTINGS = ("SAGEMAKER_INFERENCE_OUTPUT",)
 
