@@ -364,3 +364,26 @@ def test_wait_returns_even_if_an_escaped_process_holds_the_output(
         assert execution.wait(10) == 0
     finally:
         os.kill(int(lines.wait_for("grandchild").split()[1]), 9)
+
+
+def test_a_process_outlives_the_short_lived_thread_that_started_it(
+    executor: LocalExecutor, tmp_path: Path
+) -> None:
+    # PR_SET_PDEATHSIG fires when the forking thread ends; starting from a pool thread that
+    # then exits must not kill the child (hosting starts instances from such threads).
+    lines = Lines()
+    started: list[Execution] = []
+    spec = python("import time; print('up', flush=True); time.sleep(30)", lines, tmp_path)
+
+    def start() -> None:
+        started.append(executor.start(spec))
+        lines.wait_for("up")  # the launcher has armed its death signal by now
+
+    thread = threading.Thread(target=start)
+    thread.start()
+    thread.join()
+    execution = started[0]
+    time.sleep(0.3)
+    assert execution.wait(0.2) is None, "the child died with the thread that started it"
+    execution.kill()
+    execution.wait(5)

@@ -67,7 +67,9 @@ class Gateway:
         }
 
     def close(self) -> None:
-        for domain in self.domains.values():
+        # Last built first: a service flushes into its peers (SageMaker's logs, Firehose's S3)
+        # while they are still open.
+        for domain in reversed(list(self.domains.values())):
             close = getattr(domain, "close", None)
             if callable(close):
                 close()

@@ -39,6 +39,7 @@ import contextlib
 import errno
 import logging
 import os
+import queue
 import select
 import shutil
 import signal
@@ -48,9 +49,10 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from tule.clock import Clock, SystemClock
 
@@ -349,10 +351,9 @@ class LocalExecutor(Executor):
         limit = "-" if spec.memory_limit_bytes is None else str(spec.memory_limit_bytes)
         launcher = [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(os.getpid()), limit]
         argv = [*launcher, program, *spec.argv]
-        executable = sys.executable
-        process = subprocess.Popen(
+        process = _SPAWNER.popen(
             argv,
-            executable=executable,
+            executable=sys.executable,
             env=env,
             cwd=spec.cwd,
             stdin=subprocess.DEVNULL,
@@ -362,6 +363,42 @@ class LocalExecutor(Executor):
             close_fds=True,
         )
         return LocalExecution(process, spec, self._clock)
+
+
+class _Spawner:
+    """Starts every child from one thread that lives as long as this process.
+
+    `PR_SET_PDEATHSIG` fires when the *thread* that forked the child ends, not the process: an
+    endpoint instance started from a pool thread was SIGKILLed the moment that thread finished
+    waiting for its health check. Forking from this thread ties every child to the life of the
+    server itself, as intended."""
+
+    def __init__(self) -> None:
+        self._requests: queue.SimpleQueue[tuple[Future[Any], list[str], dict[str, Any]]] = (
+            queue.SimpleQueue()
+        )
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def popen(self, argv: list[str], **options: Any) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="spawner", daemon=True)
+                self._thread.start()
+        future: Future[Any] = Future()
+        self._requests.put((future, argv, options))
+        return future.result()
+
+    def _run(self) -> None:
+        while True:
+            future, argv, options = self._requests.get()
+            try:
+                future.set_result(subprocess.Popen(argv, **options))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+
+_SPAWNER = _Spawner()
 
 
 EXECUTORS: dict[str, type[Executor]] = {"local": LocalExecutor}
