@@ -17,18 +17,17 @@ import json
 import os
 import tarfile
 import textwrap
-import time as real_time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
 from tule.testing import TuleServer
 from tule.testing.hosting import tar_gz, wait_deleted
+from tule.testing.sdk import sdk_session
 
 os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
 sagemaker = pytest.importorskip("sagemaker")
@@ -38,10 +37,6 @@ from sagemaker.serializers import CSVSerializer  # noqa: E402
 ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
 REGION = "us-east-1"
 BUCKET = "sdk-hosting"
-TELEMETRY_OFF = {
-    "SchemaVersion": "1.0",
-    "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
-}
 
 
 @pytest.fixture(scope="module")
@@ -51,58 +46,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TuleServer]:
         yield s
 
 
-class _FastClock:
-    """`time` as sagemaker.session sees it, 100x faster: `_wait_until` sleeps its 30 s poll
-    before every DescribeEndpoint, and the log tailer 10 s between polls. The SDK's logic is
-    unchanged; only its clock runs fast."""
-
-    SPEED = 100.0
-
-    def __init__(self) -> None:
-        self._start = real_time.time()
-
-    def time(self) -> float:
-        return self._start + (real_time.time() - self._start) * self.SPEED
-
-    def sleep(self, seconds: float) -> None:
-        real_time.sleep(seconds / self.SPEED)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(real_time, name)
-
-
-def _validated_once(original: Any) -> Any:
-    """The SDK re-validates its whole config against a large JSON schema on every config
-    lookup (about 0.5 s each, dozens per deploy); ours is a constant, so it is validated
-    once, for real, and any other config still goes through the SDK's validator."""
-    original(TELEMETRY_OFF)
-
-    def validate(config: Any = None) -> Any:
-        if config == TELEMETRY_OFF:
-            return None
-        return original(config)
-
-    return validate
-
-
 @pytest.fixture
 def session(server: TuleServer, monkeypatch: pytest.MonkeyPatch) -> Any:
-    import sagemaker.session as sdk_session
-    import sagemaker.utils as sdk_utils
-
-    monkeypatch.setattr(
-        sdk_utils, "validate_sagemaker_config", _validated_once(sdk_utils.validate_sagemaker_config)
-    )
-    monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint_url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    monkeypatch.setattr(sdk_session, "time", _FastClock())
-    return sagemaker.Session(
-        boto_session=boto3.Session(region_name=REGION),
-        sagemaker_client=server.client("sagemaker"),
-        default_bucket=BUCKET,
-        sagemaker_config=TELEMETRY_OFF,
-    )
+    return sdk_session(server, BUCKET, monkeypatch)
 
 
 def _s3_object(server: TuleServer, uri: str) -> bytes:

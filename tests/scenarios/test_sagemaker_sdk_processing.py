@@ -14,17 +14,16 @@ from __future__ import annotations
 import io
 import os
 import textwrap
-import time as real_time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pandas as pd
 import pytest
 
 from tule.runtime import container_root
 from tule.testing import TuleServer
+from tule.testing.sdk import sdk_session
 
 os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
 sagemaker = pytest.importorskip("sagemaker")
@@ -40,10 +39,6 @@ from sagemaker.sklearn.processing import SKLearnProcessor  # noqa: E402
 ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
 REGION = "us-east-1"
 BUCKET = "sdk-processing"
-TELEMETRY_OFF = {
-    "SchemaVersion": "1.0",
-    "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
-}
 NEEDS_PRIVATE_ROOT = pytest.mark.skipif(
     container_root.probe() is not None,
     reason=f"the script hard-codes /opt/ml paths: {container_root.probe()}",
@@ -57,46 +52,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TuleServer]:
         yield s
 
 
-class _FastClock:
-    """`time` as sagemaker.session sees it, 100x faster: the SDK polls a processing job's
-    logs every 10 s and its status every 30 s. Its logic is unchanged; only its clock runs
-    fast."""
-
-    SPEED = 100.0
-
-    def __init__(self) -> None:
-        self._start = real_time.time()
-
-    def time(self) -> float:
-        return self._start + (real_time.time() - self._start) * self.SPEED
-
-    def sleep(self, seconds: float) -> None:
-        real_time.sleep(seconds / self.SPEED)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(real_time, name)
-
-
 @pytest.fixture(scope="module")
 def session(server: TuleServer) -> Iterator[Any]:
-    import sagemaker.session as sdk_session
-    import sagemaker.utils as sdk_utils
-
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sdk_session, "time", _FastClock())
-        # The SDK re-validates the session's config (the constant above) against its JSON
-        # schema on every config lookup, ~0.3 s each and some 20 per run(); the session has
-        # validated it once already.
-        patch.setattr(sdk_utils, "validate_sagemaker_config", lambda config: None)
-        patch.setenv("AWS_ENDPOINT_URL", server.endpoint_url)
-        patch.setenv("AWS_ACCESS_KEY_ID", "test")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-        yield sagemaker.Session(
-            boto_session=boto3.Session(region_name=REGION),
-            sagemaker_client=server.client("sagemaker"),
-            default_bucket=BUCKET,
-            sagemaker_config=TELEMETRY_OFF,
-        )
+        yield sdk_session(server, BUCKET, patch)
 
 
 def _upload(server: TuleServer, key: str, body: bytes) -> str:

@@ -12,16 +12,15 @@ import io
 import os
 import tarfile
 import textwrap
-import time as real_time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import numpy as np
 import pytest
 
 from tule.testing import TuleServer
+from tule.testing.sdk import sdk_session
 
 os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
 sagemaker = pytest.importorskip("sagemaker")
@@ -30,10 +29,6 @@ from sagemaker.inputs import TrainingInput  # noqa: E402
 ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
 REGION = "us-east-1"
 BUCKET = "sdk-bucket"
-TELEMETRY_OFF = {
-    "SchemaVersion": "1.0",
-    "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
-}
 
 
 @pytest.fixture(scope="module")
@@ -45,36 +40,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TuleServer]:
 
 @pytest.fixture
 def session(server: TuleServer, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint_url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    boto_session = boto3.Session(region_name=REGION)
-    return sagemaker.Session(
-        boto_session=boto_session,
-        sagemaker_client=server.client("sagemaker"),
-        default_bucket=BUCKET,
-        sagemaker_config=TELEMETRY_OFF,
-    )
-
-
-class _FastClock:
-    """`time` as sagemaker.session sees it, 20x faster: the SDK's log tailer sleeps 10 s
-    between polls and asks for the job's status only every 30 s, which would make this test
-    wait ~40 s for a job that takes two. Its logic is unchanged; only its clock runs fast."""
-
-    SPEED = 20.0
-
-    def __init__(self) -> None:
-        self._start = real_time.time()
-
-    def time(self) -> float:
-        return self._start + (real_time.time() - self._start) * self.SPEED
-
-    def sleep(self, seconds: float) -> None:
-        real_time.sleep(seconds / self.SPEED)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(real_time, name)
+    return sdk_session(server, BUCKET, monkeypatch)
 
 
 def _upload(server: TuleServer, key: str, body: bytes) -> str:
@@ -105,11 +71,9 @@ def _model_members(server: TuleServer, uri: str) -> list[str]:
 def test_xgboost_estimator_fit_streams_the_log(
     server: TuleServer, session: Any, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    import sagemaker.session as sdk_session
     from sagemaker import image_uris
     from sagemaker.estimator import Estimator
 
-    monkeypatch.setattr(sdk_session, "time", _FastClock())
     x, y = _regression()
     train = _upload(server, "xgb-sdk/train/train.csv", _csv(x, y))
     estimator = Estimator(

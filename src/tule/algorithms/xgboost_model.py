@@ -220,7 +220,10 @@ def encode_csv(outputs: Mapping[str, np.ndarray]) -> bytes:
     keys = list(outputs)
     lines: list[str] = []
     if keys == ["score"]:
-        for row in np.asarray(outputs["score"]):
+        scores = np.asarray(outputs["score"])
+        if scores.ndim == 1:  # one value per row: the common case, formatted in one pass
+            return ("\n".join(map(_number, scores)) + "\n").encode() if len(scores) else b""
+        for row in scores:
             lines.append(",".join(_number(v) for v in np.ravel(row)))
     else:
         columns = [np.asarray(outputs[k]) for k in keys]

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+
+import anyio
 
 from tule import ids
 from tule.aws import specs
@@ -21,6 +26,17 @@ from tule.errors import AwsError, not_implemented
 from tule.services.registry import Handler
 
 log = logging.getLogger("tule.gateway")
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A request ready for its handler."""
+
+    op: Any
+    codec: Any
+    handler: Handler
+    ctx: RequestContext
+    params: dict[str, Any]
 
 
 class Dispatcher:
@@ -40,25 +56,53 @@ class Dispatcher:
         self.services = tuple(handlers)
 
     def handle(self, req: HttpRequest) -> HttpResponse:
-        r: Route | None = None
         try:
             r = route(req, self.services)
-        except AwsError as err:
-            return self._error(err, "s3", req, ids.s3_request_id())
-        except Exception:
-            log.exception("routing failed")
-            return self._error(_internal("s3"), "s3", req, ids.s3_request_id())
+        except Exception as exc:
+            return self._unroutable(exc, req)
         request_id = ids.s3_request_id() if r.service == "s3" else ids.request_id()
         try:
-            return self._handle(req, r, request_id)
-        except AwsError as err:
-            return self._error(err, r.service, req, request_id)
-        except PayloadMismatch as err:
-            mismatch = payload_mismatch(err.declared, err.actual, r.service == "s3")
-            return self._error(mismatch, r.service, req, request_id)
+            prepared = self._prepare(req, r, request_id)
+            output = prepared.handler(prepared.ctx, prepared.params)
+            if inspect.isawaitable(output):
+                output = _await(output)
+            return self._respond(prepared, output)
+        except Exception as exc:
+            return self._failed(exc, r, req, request_id)
+
+    async def handle_async(self, req: HttpRequest) -> HttpResponse:
+        """`handle` for the event loop: an operation whose handler is a coroutine (SageMaker
+        Runtime's invocations, which only wait on a model server) runs right here, without a
+        worker thread; every other one goes to a worker thread, as `handle`."""
+        try:
+            r = route(req, self.services)
         except Exception:
-            log.exception("%s.%s failed", r.service, r.operation)
-            return self._error(_internal(r.service), r.service, req, request_id)
+            return await anyio.to_thread.run_sync(self.handle, req)
+        handler = self.handlers.get(r.service, {}).get(r.operation or "")
+        if handler is None or not inspect.iscoroutinefunction(handler):
+            return await anyio.to_thread.run_sync(self.handle, req)
+        request_id = ids.request_id()
+        try:
+            prepared = self._prepare(req, r, request_id)
+            return self._respond(prepared, await prepared.handler(prepared.ctx, prepared.params))
+        except Exception as exc:
+            return self._failed(exc, r, req, request_id)
+
+    def _unroutable(self, exc: Exception, req: HttpRequest) -> HttpResponse:
+        if not isinstance(exc, AwsError):
+            log.exception("routing failed")
+            exc = _internal("s3")
+        return self._error(exc, "s3", req, ids.s3_request_id())
+
+    def _failed(self, exc: Exception, r: Route, req: HttpRequest, request_id: str) -> HttpResponse:
+        """The answer to a request whose handling raised."""
+        if isinstance(exc, AwsError):
+            return self._error(exc, r.service, req, request_id)
+        if isinstance(exc, PayloadMismatch):
+            mismatch = payload_mismatch(exc.declared, exc.actual, r.service == "s3")
+            return self._error(mismatch, r.service, req, request_id)
+        log.error("%s.%s failed", r.service, r.operation, exc_info=exc)
+        return self._error(_internal(r.service), r.service, req, request_id)
 
     def reject(self, req: HttpRequest, err: AwsError) -> HttpResponse:
         """The error answer to a request refused before dispatch (a body that cannot be read),
@@ -70,7 +114,8 @@ class Dispatcher:
         request_id = ids.s3_request_id() if service == "s3" else ids.request_id()
         return self._error(err, service, req, request_id)
 
-    def _handle(self, req: HttpRequest, r: Route, request_id: str) -> HttpResponse:
+    def _prepare(self, req: HttpRequest, r: Route, request_id: str) -> _Prepared:
+        """Authenticate, find the handler, parse and validate: everything before the handler."""
         service_id = specs.service_id(r.service)
         access_key = None
         if self.settings.auth:
@@ -105,12 +150,15 @@ class Dispatcher:
             headers=req.headers,
             host=req.host,
         )
-        output = handler(ctx, params) or {}
-        resp = codec.serialize_response(op, output, request_id)
+        return _Prepared(op, codec, handler, ctx, params)
+
+    def _respond(self, prepared: _Prepared, output: dict[str, Any] | None) -> HttpResponse:
+        ctx = prepared.ctx
+        resp = prepared.codec.serialize_response(prepared.op, output or {}, ctx.request_id)
         if ctx.response_status is not None:
             resp.status_code = ctx.response_status
         resp.headers.update(ctx.response_headers)
-        _check_header_values(resp, r.service)
+        _check_header_values(resp, ctx.service_name)
         return resp
 
     def _error(
@@ -119,6 +167,19 @@ class Dispatcher:
         protocol = specs.protocol(service)
         codec = protocols.for_service(protocol)
         return codec.serialize_error(err, specs.service_model(service), request_id, req.method)
+
+
+def _await(awaitable: Any) -> Any:
+    """The result of a coroutine handler reached from a thread: on the gateway's event loop
+    when the thread is one of its workers, else on a loop of its own."""
+
+    async def wait() -> Any:
+        return await awaitable
+
+    try:
+        return anyio.from_thread.run(wait)
+    except RuntimeError:  # not an event loop's worker thread
+        return asyncio.run(wait())
 
 
 # The query services (STS) name the same authentication failures differently.

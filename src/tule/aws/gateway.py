@@ -20,6 +20,7 @@ from tule.aws.body import BodyPipe, incomplete_body, should_stream
 from tule.aws.chunked import decode_aws_chunked, is_aws_chunked
 from tule.aws.dispatch import Dispatcher
 from tule.aws.http import HttpRequest, HttpResponse
+from tule.aws.routing import RUNTIME_PATH
 from tule.clock import Clock, SystemClock
 from tule.config import Settings
 from tule.errors import AwsError
@@ -89,7 +90,7 @@ class Gateway:
         chunks: AsyncIterator[bytes] = request.stream()
         if is_aws_chunked(http_req.headers):
             chunks = decode_aws_chunked(chunks)
-        if should_stream(http_req, self.settings.auth):
+        if should_stream(http_req, self.settings.auth) and not RUNTIME_PATH.match(http_req.path):
             resp = await self._handle_streaming(http_req, chunks)
             if resp is None:
                 return  # the client left before sending its whole body: no one to answer
@@ -101,7 +102,7 @@ class Gateway:
             except AwsError as err:  # a body that breaks its framing (aws-chunked)
                 resp = self.dispatcher.reject(http_req, err)
             else:
-                resp = await anyio.to_thread.run_sync(self.dispatcher.handle, http_req)
+                resp = await self.dispatcher.handle_async(http_req)
         await _to_asgi(resp)(scope, receive, send)
 
     async def _handle_streaming(

@@ -8,6 +8,7 @@ email-package header parsing (which cost about 0.3 ms of the ~1 ms a small reque
 
 from __future__ import annotations
 
+import asyncio
 import select
 import socket
 from collections.abc import Mapping
@@ -59,12 +60,7 @@ class LoopbackConnection:
     ) -> tuple[int, dict[str, str], bytes, bool]:
         """(status, lower-cased headers, body, whether the server will close the connection)."""
         assert self.sock is not None
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
-        lines += [f"{k}: {v}" for k, v in headers.items()]
-        if body or method not in ("GET", "HEAD"):
-            lines.append(f"Content-Length: {len(body)}")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.sock.sendall(head + body if body else head)
+        self.sock.sendall(request_bytes(self.host, self.port, method, path, body, headers))
         return self._response(method)
 
     # -- reading -------------------------------------------------------------------------------
@@ -126,30 +122,120 @@ class LoopbackConnection:
 
     def _response(self, method: str) -> tuple[int, dict[str, str], bytes, bool]:
         while True:
-            lines = self._head().decode("latin-1").split("\r\n")
-            parts = lines[0].split(" ", 2)
-            if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-                raise ProtocolError(f"bad status line {lines[0]!r}")
-            status = int(parts[1])
-            headers: dict[str, str] = {}
-            for line in lines[1:]:
-                name, sep, value = line.partition(":")
-                if not sep:
-                    raise ProtocolError(f"bad header line {line!r}")
-                key = name.strip().lower()
-                value = value.strip()
-                headers[key] = f"{headers[key]}, {value}" if key in headers else value
-            if 100 <= status < 200:
-                continue  # an interim answer (100 Continue): the real one follows
-            break
-        will_close = headers.get("connection", "").lower() == "close" or parts[0] == "HTTP/1.0"
-        if method == "HEAD" or status in (204, 304):
+            status, headers, will_close = parse_head(self._head())
+            if not 100 <= status < 200:
+                break  # an interim answer (100 Continue) is followed by the real one
+        framing = body_framing(method, status, headers)
+        if framing == "none":
             return status, headers, b"", will_close
-        if "chunked" in headers.get("transfer-encoding", "").lower():
+        if framing == "chunked":
             return status, headers, self._chunked(), will_close
-        length = headers.get("content-length")
-        if length is not None:
-            if not length.isdigit():
-                raise ProtocolError(f"bad Content-Length {length!r}")
-            return status, headers, self._exactly(int(length)), will_close
-        return status, headers, self._until_close(), True
+        if framing == "close":
+            return status, headers, self._until_close(), True
+        return status, headers, self._exactly(int(framing)), will_close
+
+
+def request_bytes(
+    host: str, port: int, method: str, path: str, body: bytes, headers: Mapping[str, str]
+) -> bytes:
+    """The whole request, ready for one write."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}:{port}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    if body or method not in ("GET", "HEAD"):
+        lines.append(f"Content-Length: {len(body)}")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head + body if body else head
+
+
+def parse_head(head: bytes) -> tuple[int, dict[str, str], bool]:
+    """(status, lower-cased headers, whether the server will close) of a response head."""
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        raise ProtocolError(f"bad status line {lines[0]!r}")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise ProtocolError(f"bad header line {line!r}")
+        key = name.strip().lower()
+        value = value.strip()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    will_close = headers.get("connection", "").lower() == "close" or parts[0] == "HTTP/1.0"
+    return int(parts[1]), headers, will_close
+
+
+def body_framing(method: str, status: int, headers: Mapping[str, str]) -> str:
+    """How the body of a response is delimited: "none", "chunked", "close" or its length."""
+    if method == "HEAD" or status in (204, 304):
+        return "none"
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        return "chunked"
+    length = headers.get("content-length")
+    if length is None:
+        return "close"
+    if not length.isdigit():
+        raise ProtocolError(f"bad Content-Length {length!r}")
+    return length
+
+
+class AsyncLoopbackConnection:
+    """The same connection for an asyncio event loop (the gateway's), so a request through an
+    endpoint needs no thread of its own."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.idle_since = 0.0
+
+    async def connect(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        sock = self.writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.reader = self.writer = None
+
+    def found_closed(self) -> bool:
+        return self.reader is None or self.reader.at_eof()
+
+    async def request(
+        self, method: str, path: str, body: bytes, headers: Mapping[str, str]
+    ) -> tuple[int, dict[str, str], bytes, bool]:
+        assert self.reader is not None and self.writer is not None
+        self.writer.write(request_bytes(self.host, self.port, method, path, body, headers))
+        reader = self.reader
+        try:
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n"))[:-4]
+                status, headers_out, will_close = parse_head(head)
+                if not 100 <= status < 200:
+                    break
+            framing = body_framing(method, status, headers_out)
+            if framing == "none":
+                data = b""
+            elif framing == "chunked":
+                data = await self._chunked(reader)
+            elif framing == "close":
+                data, will_close = await reader.read(), True
+            else:
+                data = await reader.readexactly(int(framing))
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+            raise ProtocolError(f"the server broke off its answer: {exc}") from None
+        return status, headers_out, data, will_close
+
+    async def _chunked(self, reader: asyncio.StreamReader) -> bytes:
+        parts = []
+        while True:
+            line = (await reader.readuntil(b"\r\n"))[:-2]
+            size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                while (await reader.readuntil(b"\r\n")) != b"\r\n":
+                    pass
+                return b"".join(parts)
+            parts.append(await reader.readexactly(size))
+            await reader.readuntil(b"\r\n")

@@ -269,6 +269,25 @@ class ModelServer:
                 self._give_back(conn, generation)
             return reply
 
+    def serving(self) -> tuple[int, int] | None:
+        """(port, generation) of the process answering now, or None while it restarts; raises
+        ServerUnavailable once stopped or down. The generation changes with every restart."""
+        with self._cond:
+            if self._state in ("stopped", "down", "new"):
+                raise ServerUnavailable(f"{self._label} is not running ({self._state})")
+            instance = self._instance
+            if self._state == "ready" and instance and instance.execution.returncode is None:
+                return instance.port, self._generation
+            return None
+
+    @property
+    def startup_timeout_s(self) -> float:
+        return self._spec.startup_timeout_s
+
+    @property
+    def label(self) -> str:
+        return self._label
+
     # -- internals ------------------------------------------------------------------------------
 
     def _lease(self, wait_until: float) -> tuple[LoopbackConnection, int, _Instance]:

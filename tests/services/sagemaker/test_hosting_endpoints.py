@@ -175,3 +175,25 @@ def test_delete_endpoint_then_describe_is_not_found(
     with pytest.raises(ClientError) as err:
         sm.describe_endpoint(EndpointName=endpoint)
     assert "Could not find endpoint" in err.value.response["Error"]["Message"]
+
+
+def test_large_payloads_are_answered_and_over_six_mib_refused(
+    sm: Any, runtime: Any, xgb_model: tuple[str, Any, np.ndarray]
+) -> None:
+    import xgboost as xgb
+
+    model, booster, _ = xgb_model
+    endpoint = unique("big")
+    deploy(sm, endpoint, [variant("AllTraffic", model)])
+    rows = np.random.default_rng(3).normal(size=(40000, 4)).astype(np.float32)
+    body = csv_body(rows)
+    assert 1 << 20 < len(body) < 6 * (1 << 20)
+    answer = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)
+    got = np.array(answer["Body"].read().split(), dtype=np.float64)
+    np.testing.assert_allclose(got, booster.predict(xgb.DMatrix(rows)), rtol=1e-6)
+    with pytest.raises(ClientError) as err:
+        runtime.invoke_endpoint(
+            EndpointName=endpoint, ContentType="text/csv", Body=b"1" * (6 * (1 << 20) + 1)
+        )
+    assert err.value.response["Error"]["Code"] == "ValidationError"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -22,6 +23,10 @@ from tule.algorithms.base import Algorithm, TrainedModel
 from tule.algorithms.container import instantiate
 from tule.algorithms.inference import InferenceError, invoke
 
+# Larger requests are answered on a worker thread, so several (batch transform's concurrent
+# requests) decode and predict at once, both of which release the GIL; small ones inline, where
+# a thread hop would cost more than the prediction.
+INLINE_BODY_BYTES = 64 * 1024
 # Environment variables the built-in containers read as inference options.
 CONTAINER_SETTINGS = ("SAGEMAKER_INFERENCE_OUTPUT",)
 
@@ -55,15 +60,19 @@ class ModelServer:
         accept = request.headers.get("accept")
         if (not accept or accept.strip() == "*/*") and self.default_accept:
             accept = self.default_accept
+        arguments = (
+            self.model,
+            self.algorithm,
+            body,
+            request.headers.get("content-type"),
+            accept,
+            self.settings,
+        )
         try:
-            payload, content_type = invoke(
-                self.model,
-                self.algorithm,
-                body,
-                request.headers.get("content-type"),
-                accept,
-                self.settings,
-            )
+            if len(body) > INLINE_BODY_BYTES:
+                payload, content_type = await run_in_threadpool(invoke, *arguments)
+            else:
+                payload, content_type = invoke(*arguments)
         except InferenceError as exc:
             if exc.status == 204:
                 return Response(status_code=204)

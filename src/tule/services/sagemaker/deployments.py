@@ -25,6 +25,7 @@ from typing import Any
 from tule.runtime.executor import Executor, LineSink
 from tule.runtime.instances import Placement, PlacementError, place
 from tule.runtime.model_server import ModelServer, Reply, ServerStartError
+from tule.runtime.model_server_async import AsyncInvoker
 from tule.services.sagemaker.model_containers import server_spec
 from tule.services.sagemaker.model_data import ModelData, ModelDataError
 from tule.services.sagemaker.models import containers, serial
@@ -53,6 +54,7 @@ class Instance:
         self.instance_id = instance_id
         self.servers = servers
         self.pipeline = pipeline
+        self._invokers: dict[str, AsyncInvoker] = {}
 
     def invoke(
         self, body: bytes, headers: Mapping[str, str], timeout: float, target: str | None = None
@@ -75,6 +77,34 @@ class Instance:
             body = reply.body
             current["Content-Type"] = reply.headers.get("content-type", "application/octet-stream")
         raise AssertionError("a pipeline has at least one container")
+
+    async def invoke_async(
+        self, body: bytes, headers: Mapping[str, str], timeout: float, target: str | None = None
+    ) -> tuple[Reply, str]:
+        """`invoke` from the gateway's event loop (one loop: each server's invoker is made once)."""
+        if target is not None or not self.pipeline or len(self.servers) == 1:
+            name, server = self._container(target)
+            return await self._invoker(name, server).invoke(body, headers, timeout), name
+        accept = headers.get("Accept")
+        current = dict(headers)
+        reply: Reply | None = None
+        for position, (name, server) in enumerate(self.servers):
+            last = position == len(self.servers) - 1
+            current.pop("Accept", None)
+            if last and accept:
+                current["Accept"] = accept
+            reply = await self._invoker(name, server).invoke(body, current, timeout)
+            if reply.status >= 300 or last:
+                return reply, name
+            body = reply.body
+            current["Content-Type"] = reply.headers.get("content-type", "application/octet-stream")
+        raise AssertionError("a pipeline has at least one container")
+
+    def _invoker(self, name: str, server: ModelServer) -> AsyncInvoker:
+        invoker = self._invokers.get(name)
+        if invoker is None:
+            invoker = self._invokers[name] = AsyncInvoker(server)
+        return invoker
 
     def _container(self, target: str | None) -> tuple[str, ModelServer]:
         if target is None:

@@ -18,13 +18,14 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from tule.errors import AwsError
 from tule.runtime.model_server import InvocationTimeout, Reply, ServerUnavailable
 from tule.services.sagemaker.channels import ChannelError, parse_s3_uri
 from tule.services.sagemaker.data_capture import DataCapture
-from tule.services.sagemaker.deployments import Deployment, Variant
+from tule.services.sagemaker.deployments import Deployment, Instance, Variant
 from tule.services.sagemaker.endpoint_metrics import EndpointMetrics
 from tule.services.sagemaker.endpoints import Endpoints
 
@@ -77,12 +78,42 @@ class Invocations:
         return deployment
 
     def invoke(self, account: str, region: str, request: dict[str, Any]) -> dict[str, Any]:
-        """InvokeEndpoint: the output shape, or AwsError."""
+        """InvokeEndpoint from a worker thread: the output shape, or AwsError."""
+        call = self._begin(account, region, request)
+        for attempt in range(call.attempts):
+            instance = call.variant.next_instance()
+            started = time.perf_counter()
+            try:
+                reply, container = instance.invoke(
+                    call.body, call.headers, self.timeout_s, call.target
+                )
+            except (KeyError, InvocationTimeout, ServerUnavailable) as exc:
+                self._failed(call, exc, instance, started, attempt)
+                continue
+            return self._end(call, reply, container, time.perf_counter() - started)
+        raise _unavailable()
+
+    async def ainvoke(self, account: str, region: str, request: dict[str, Any]) -> dict[str, Any]:
+        """InvokeEndpoint on the gateway's event loop (no thread waits on the model server)."""
+        call = self._begin(account, region, request)
+        for attempt in range(call.attempts):
+            instance = call.variant.next_instance()
+            started = time.perf_counter()
+            try:
+                reply, container = await instance.invoke_async(
+                    call.body, call.headers, self.timeout_s, call.target
+                )
+            except (KeyError, InvocationTimeout, ServerUnavailable) as exc:
+                self._failed(call, exc, instance, started, attempt)
+                continue
+            return self._end(call, reply, container, time.perf_counter() - started)
+        raise _unavailable()
+
+    def _begin(self, account: str, region: str, request: dict[str, Any]) -> _Call:
         received = time.perf_counter()
         name = request["EndpointName"]
         deployment = self._deployment(account, region, name)
         variant = self._variant(deployment, name, request.get("TargetVariant"))
-        body = request.get("Body") or b""
         content_type = request.get("ContentType") or "application/octet-stream"
         headers = {"Content-Type": content_type}
         if request.get("Accept"):
@@ -91,34 +122,71 @@ class Invocations:
             headers["X-Amzn-SageMaker-Custom-Attributes"] = request["CustomAttributes"]
         if request.get("InferenceId"):
             headers["X-Amzn-SageMaker-Inference-Id"] = request["InferenceId"]
-        target = request.get("TargetContainerHostname")
-        where = (account, region, name, variant.name)
-        reply, container, model_s = self._call(variant, body, headers, target, where, received)
+        return _Call(
+            where=(account, region, name, variant.name),
+            deployment=deployment,
+            variant=variant,
+            body=request.get("Body") or b"",
+            headers=headers,
+            target=request.get("TargetContainerHostname"),
+            inference_id=request.get("InferenceId"),
+            received=received,
+            attempts=min(2, len(variant.instances)),
+        )
+
+    def _failed(
+        self, call: _Call, exc: Exception, instance: Instance, started: float, attempt: int
+    ) -> None:
+        """Map a failed attempt to its error; a dead instance lets the next one try once."""
+        if isinstance(exc, KeyError):
+            raise validation_error(
+                f"TargetContainerHostname {call.target} is not a container of this endpoint's "
+                "model."
+            ) from None
+        if isinstance(exc, InvocationTimeout):
+            elapsed = time.perf_counter() - started
+            self.metrics.record(call.where, time.time(), 500, elapsed * 1e6, 0.0)
+            container = call.target or instance.servers[0][0]
+            raise AwsError(
+                "ModelError",
+                _TIMEOUT_MESSAGE.format(container=container),
+                424,
+                fields={"OriginalStatusCode": 0},
+            ) from None
+        if attempt + 1 >= call.attempts:
+            raise _unavailable() from None
+
+    def _end(self, call: _Call, reply: Reply, container: str, model_s: float) -> dict[str, Any]:
+        account, region, name, variant = call.where
         if reply.status >= 300:
+            self.metrics.record(call.where, time.time(), reply.status, model_s * 1e6, 0.0)
             raise self._model_error(account, region, name, container, reply)
         response_type = reply.headers.get("content-type", "application/octet-stream")
         out: dict[str, Any] = {
             "Body": reply.body,
             "ContentType": response_type,
-            "InvokedProductionVariant": variant.name,
+            "InvokedProductionVariant": variant,
         }
         if "x-amzn-sagemaker-custom-attributes" in reply.headers:
             out["CustomAttributes"] = reply.headers["x-amzn-sagemaker-custom-attributes"]
-        capture = deployment.config.get("DataCaptureConfig")
+        capture = call.deployment.config.get("DataCaptureConfig")
         if _sampled(capture, self._random):
+            assert capture is not None
             self.capture.record(
                 capture,
-                where,
-                (body, content_type),
+                call.where,
+                (call.body, call.headers["Content-Type"]),
                 (reply.body, response_type),
-                request.get("InferenceId"),
+                call.inference_id,
             )
-        for shadow in deployment.shadows:
-            if self._random() < _shadow_share(deployment, shadow):
-                self._side.submit(self._shadow, account, region, name, shadow, body, headers, reply)
-        total = time.perf_counter() - received
+        for shadow in call.deployment.shadows:
+            if self._random() < _shadow_share(call.deployment, shadow):
+                self._side.submit(
+                    self._shadow, account, region, name, shadow, call.body, call.headers, reply
+                )
+        total = time.perf_counter() - call.received
         self.metrics.record(
-            where, time.time(), reply.status, model_s * 1e6, (total - model_s) * 1e6
+            call.where, time.time(), reply.status, model_s * 1e6, (total - model_s) * 1e6
         )
         return out
 
@@ -134,48 +202,6 @@ class Invocations:
                 f"Endpoint {name} has no production variant with a weight above 0."
             )
         return variant
-
-    def _call(
-        self,
-        variant: Variant,
-        body: bytes,
-        headers: dict[str, str],
-        target: str | None,
-        where: tuple[str, str, str, str],
-        received: float,
-    ) -> tuple[Reply, str, float]:
-        """(reply, container, seconds inside the container); a dead instance is skipped for the
-        next one once, then the caller gets ServiceUnavailable (botocore retries it)."""
-        attempts = min(2, len(variant.instances))
-        for attempt in range(attempts):
-            instance = variant.next_instance()
-            started = time.perf_counter()
-            try:
-                reply, container = instance.invoke(body, headers, self.timeout_s, target)
-            except KeyError:
-                raise validation_error(
-                    f"TargetContainerHostname {target} is not a container of this endpoint's model."
-                ) from None
-            except InvocationTimeout:
-                elapsed = time.perf_counter() - started
-                self.metrics.record(where, time.time(), 500, elapsed * 1e6, 0.0)
-                container = target or instance.servers[0][0]
-                raise AwsError(
-                    "ModelError",
-                    _TIMEOUT_MESSAGE.format(container=container),
-                    424,
-                    fields={"OriginalStatusCode": 0},
-                ) from None
-            except ServerUnavailable:
-                if attempt + 1 < attempts:
-                    continue
-                raise AwsError(
-                    "ServiceUnavailable",
-                    "The model server is restarting; retry the request.",
-                    503,
-                ) from None
-            return reply, container, time.perf_counter() - started
-        raise AwsError("ServiceUnavailable", "No instance is available; retry the request.", 503)
 
     def _model_error(
         self, account: str, region: str, name: str, container: str, reply: Reply
@@ -227,7 +253,9 @@ class Invocations:
 
     # -- asynchronous inference ---------------------------------------------------------------
 
-    def invoke_async(self, account: str, region: str, request: dict[str, Any]) -> dict[str, Any]:
+    def invoke_endpoint_async(
+        self, account: str, region: str, request: dict[str, Any]
+    ) -> dict[str, Any]:
         """InvokeEndpointAsync: accept the request, answer it in the background into S3."""
         name = request["EndpointName"]
         deployment = self._deployment(account, region, name)
@@ -286,6 +314,26 @@ class Invocations:
 
     def close(self) -> None:
         self._side.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One InvokeEndpoint on its way: where it goes and what it carries."""
+
+    where: tuple[str, str, str, str]  # account, region, endpoint, variant
+    deployment: Deployment
+    variant: Variant
+    body: bytes
+    headers: dict[str, str]
+    target: str | None
+    inference_id: str | None
+    received: float
+    attempts: int
+
+
+def _unavailable() -> AwsError:
+    # 503 ServiceUnavailable: botocore retries it, by which time the instance is back.
+    return AwsError("ServiceUnavailable", "The model server is restarting; retry the request.", 503)
 
 
 def _shadow_share(deployment: Deployment, shadow: Variant) -> float:

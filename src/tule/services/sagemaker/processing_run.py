@@ -31,6 +31,7 @@ from tule.runtime.executor import Execution, Executor, ProcessSpec
 from tule.runtime.instances import PlacementError, place
 from tule.runtime.workspace import Workspace
 from tule.services.sagemaker.job_logs import JobLog
+from tule.services.sagemaker.job_runner import JobRunner
 from tule.services.sagemaker.processing_command import (
     CODE_DIR,
     command,
@@ -321,41 +322,8 @@ def _failure_reason(hosts: list[str], codes: list[int | None], streams: list[str
     )
 
 
-class ProcessingRunner:
-    """Every running processing job of one server (the domain's `Runner`)."""
+class ProcessingRunner(JobRunner):
+    """Every running processing job of one server (see `job_runner`)."""
 
     def __init__(self, env: ProcessingEnv) -> None:
-        self.env = env
-        self._runs: dict[tuple[str, str, str], ProcessingRun] = {}
-        self._lock = threading.Lock()
-
-    def submit(self, account: str, region: str, name: str) -> None:
-        run = ProcessingRun(self.env, account, region, name)
-        with self._lock:
-            self._runs = {k: r for k, r in self._runs.items() if r.thread.is_alive()}
-            self._runs[(account, region, name)] = run
-        run.start()
-
-    def stop(self, account: str, region: str, name: str) -> None:
-        with self._lock:
-            run = self._runs.get((account, region, name))
-        if run is not None:
-            run.request_stop()
-
-    def wait(self, account: str, region: str, name: str, timeout: float | None = None) -> bool:
-        """Wait for a job's thread to end (tests and shutdown); whether it ended."""
-        with self._lock:
-            run = self._runs.get((account, region, name))
-        if run is None:
-            return True
-        run.thread.join(timeout)
-        return not run.thread.is_alive()
-
-    def close(self) -> None:
-        """Server shutdown: kill every process (the jobs fail as interrupted on restart)."""
-        with self._lock:
-            runs = list(self._runs.values())
-        for run in runs:
-            run.interrupt()
-        for run in runs:
-            run.thread.join(timeout=30)
+        super().__init__(env, ProcessingRun)

@@ -31,12 +31,17 @@ from typing import Any
 
 from tule.errors import AwsError
 from tule.runtime.executor import THREAD_VARIABLES
-from tule.runtime.instances import PlacementError, place
 from tule.runtime.model_server import InvocationTimeout, ServerUnavailable
 from tule.services.sagemaker import channels
-from tule.services.sagemaker.deployments import DeploymentFailure, Instance, Launcher
+from tule.services.sagemaker.deployments import (
+    DeploymentFailure,
+    Instance,
+    Launcher,
+    placement_for,
+)
 from tule.services.sagemaker.hosting import Hosting
 from tule.services.sagemaker.job_logs import HostLog, JobLog
+from tule.services.sagemaker.job_runner import JobRunner
 from tule.services.sagemaker.records import Record
 from tule.services.sagemaker.transform_batches import (
     TransformObjectError,
@@ -90,11 +95,8 @@ class WorkItem:
 
 
 class InvocationError(Exception):
-    """A request the model did not answer with 2xx, after the retries allowed."""
-
-
-class _Stopped(Exception):
-    """StopTransformJob came: no further request is sent."""
+    """A request the model did not answer with 2xx after the retries allowed, or one not sent
+    because the job is stopping."""
 
 
 def batch_environment(record: Record, threads: int) -> dict[str, str]:
@@ -179,9 +181,11 @@ class TransformRun:
         self.stop_requested.set()
 
     def interrupt(self) -> None:
-        """The server is shutting down: end now, as a restart would."""
+        """The server is shutting down: end now, as a restart would. The instances stop at once,
+        so requests still in flight fail rather than run out their timeout."""
         self.interrupted = True
         self.stop_requested.set()
+        self._stop_instances()
 
     def _now(self) -> float:
         return self.env.jobs.clock.time()
@@ -233,15 +237,15 @@ class TransformRun:
             data_logs[ident] = self.job_log.open(f"{self.name}/{ident}/data-log", None)
             return self.job_log.open(f"{self.name}/{ident}", None).line
 
-        threads = _threads_per_instance(resources["InstanceType"], count)
-        launcher = Launcher(
-            model_data=hosting.model_data,
-            platform=hosting.platform(self.region),
-            executor=hosting.env.executor,
-            log_sink=sink,
-            extra_env=batch_environment(record, threads),
-        )
         try:
+            placement = placement_for(definition, count)
+            launcher = Launcher(
+                model_data=hosting.model_data,
+                platform=hosting.platform(self.region),
+                executor=hosting.env.executor,
+                log_sink=sink,
+                extra_env=batch_environment(record, placement.threads),
+            )
             variant = launcher.variant(definition, count)
         except DeploymentFailure as exc:
             return "Failed", f"ClientError: {exc}"
@@ -365,7 +369,7 @@ class TransformRun:
             error = ""
             for _ in range(attempts):
                 if stopped.is_set():
-                    raise _Stopped("the transform job is stopping")
+                    raise InvocationError("the transform job is stopping")
                 with gate:
                     try:
                         reply, _ = instance.invoke(payload, headers, timeout)
@@ -398,51 +402,11 @@ class TransformRun:
             return
         grace = 1.0 if self.interrupted else self.env.stop_grace_s
         with ThreadPoolExecutor(max_workers=min(8, len(instances))) as pool:
-            list(pool.map(lambda i: i.stop(grace), instances))
+            list(pool.map(lambda instance: instance.stop(grace), instances))
 
 
-def _threads_per_instance(instance_type: str, count: int) -> int:
-    try:
-        return place(instance_type, instance_count=count).threads
-    except PlacementError:
-        return 1  # the launcher reports the placement failure itself
-
-
-class TransformRunner:
-    """Every running transform job of one server (the domain's `Runner`)."""
+class TransformRunner(JobRunner):
+    """Every running transform job of one server (see `job_runner`)."""
 
     def __init__(self, env: TransformEnv) -> None:
-        self.env = env
-        self._runs: dict[tuple[str, str, str], TransformRun] = {}
-        self._lock = threading.Lock()
-
-    def submit(self, account: str, region: str, name: str) -> None:
-        run = TransformRun(self.env, account, region, name)
-        with self._lock:
-            self._runs = {k: r for k, r in self._runs.items() if r.thread.is_alive()}
-            self._runs[(account, region, name)] = run
-        run.start()
-
-    def stop(self, account: str, region: str, name: str) -> None:
-        with self._lock:
-            run = self._runs.get((account, region, name))
-        if run is not None:
-            run.request_stop()
-
-    def wait(self, account: str, region: str, name: str, timeout: float | None = None) -> bool:
-        """Wait for a job's thread to end (tests and shutdown); whether it ended."""
-        with self._lock:
-            run = self._runs.get((account, region, name))
-        if run is None:
-            return True
-        run.thread.join(timeout)
-        return not run.thread.is_alive()
-
-    def close(self) -> None:
-        """Server shutdown: stop every job (they are recorded as interrupted)."""
-        with self._lock:
-            runs = list(self._runs.values())
-        for run in runs:
-            run.interrupt()
-        for run in runs:
-            run.thread.join(timeout=30)
+        super().__init__(env, TransformRun)

@@ -17,10 +17,12 @@ class SageMakerRuntime:
     def __init__(self, env: ServiceEnv) -> None:
         self.invocations = env.peer("sagemaker").hosting.invocations
 
-    def invoke_endpoint(self, account: str, region: str, request: dict[str, Any]) -> dict[str, Any]:
-        return self.invocations.invoke(account, region, request)
+    async def invoke_endpoint(
+        self, account: str, region: str, request: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self.invocations.ainvoke(account, region, request)
 
     def invoke_endpoint_async(
         self, account: str, region: str, request: dict[str, Any]
     ) -> dict[str, Any]:
-        return self.invocations.invoke_async(account, region, request)
+        return self.invocations.invoke_endpoint_async(account, region, request)
