@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= ./.tule
 PYTEST_ARGS ?=
 
-.PHONY: install run test demo bench bench-algorithms bench-training lint coverage clean
+.PHONY: install run test demo bench bench-algorithms bench-training bench-hosting lint coverage clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,7 @@ test: install
 
 demo: install
 	$(BIN)/python demo/quickstart.py
+	$(BIN)/python demo/ml_tour.py
 
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
@@ -35,6 +36,12 @@ bench-algorithms: install
 	$(BIN)/python benchmarks/algorithms_xgboost.py
 	$(BIN)/python benchmarks/algorithms_linear_learner.py
 	$(BIN)/python benchmarks/algorithms_unsupervised.py
+
+# The endpoint benchmark drives load with wrk (Debian); installed here when missing and possible.
+bench-hosting: install
+	@command -v wrk >/dev/null || (command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null) || echo "wrk not installed: throughput is skipped"
+	cd benchmarks && ../$(BIN)/python endpoints.py
+	cd benchmarks && ../$(BIN)/python transform.py
 
 bench-training: install
 	$(BIN)/python benchmarks/executor_start.py
