@@ -282,3 +282,32 @@ def test_list_and_describe_models_and_configs(sm: Any, model: tuple[str, np.ndar
         e["EndpointStatus"] for e in sm.list_endpoints(StatusEquals="InService")["Endpoints"]
     }
     assert statuses <= {"InService"}
+
+
+def test_serverless_variant_serves_and_describes_its_config(
+    sm: Any, runtime: Any, model: tuple[str, np.ndarray]
+) -> None:
+    name, x = model
+    endpoint = unique("serverless")
+    serverless = {"MemorySizeInMB": 2048, "MaxConcurrency": 5}
+    described = deploy(
+        sm,
+        endpoint,
+        [{"VariantName": "AllTraffic", "ModelName": name, "ServerlessConfig": serverless}],
+    )
+    assert described["EndpointStatus"] == "InService", described
+    summary = described["ProductionVariants"][0]
+    assert summary["CurrentServerlessConfig"] == serverless
+    assert "CurrentInstanceCount" not in summary
+    answer = runtime.invoke_endpoint(
+        EndpointName=endpoint, ContentType="text/csv", Body=csv_body(x[:1])
+    )
+    assert answer["Body"].read()
+    with pytest.raises(ClientError) as err:
+        sm.create_endpoint_config(
+            EndpointConfigName=unique("both"),
+            ProductionVariants=[
+                {**variant("A", name), "ServerlessConfig": serverless},
+            ],
+        )
+    assert "cannot have both" in err.value.response["Error"]["Message"]
