@@ -13,14 +13,14 @@ so any `ImageUri` is accepted (see `processing_run`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from tule.clock import Clock
 from tule.metadata.base import MetadataStore
 from tule.services.sagemaker import errors
+from tule.services.sagemaker.job_records import TERMINAL, JobRecords
 from tule.services.sagemaker.listing import Listing
-from tule.services.sagemaker.records import Record, Records
+from tule.services.sagemaker.records import Record
 
 KIND = "processing-job"
 LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
@@ -28,7 +28,6 @@ LOG_GROUP = "/aws/sagemaker/ProcessingJobs"
 LOCAL_PREFIX = "/opt/ml/processing/"
 # The service's default when StoppingCondition is absent (one day, as for training).
 DEFAULT_MAX_RUNTIME = 86400
-TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
 INTERRUPTED_REASON = (
     "Processing job interrupted by a restart of the server; its processes did not survive it. "
     "Start a new processing job."
@@ -71,14 +70,6 @@ LISTING = Listing(
         "ExitMessage",
     ),
 )
-
-
-class Runner(Protocol):
-    """What executes processing jobs: told when one is created and when one should stop."""
-
-    def submit(self, account: str, region: str, name: str) -> None: ...
-
-    def stop(self, account: str, region: str, name: str) -> None: ...
 
 
 def _not_found(account: str, region: str, name: str) -> Exception:
@@ -154,21 +145,19 @@ def _described_inputs(inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-class ProcessingJobs:
+class ProcessingJobs(JobRecords):
     """The processing-job records of every (account, region)."""
 
     def __init__(self, store: MetadataStore, clock: Clock) -> None:
-        self.records = Records(store, KIND, _not_found)
-        self.clock = clock
-        self.runner: Runner | None = None
-
-    def get(self, account: str, region: str, name: str) -> Record:
-        return self.records.get(account, region, name)
-
-    def update(
-        self, account: str, region: str, name: str, change: Callable[[Record], None]
-    ) -> Record:
-        return self.records.update(account, region, name, change)
+        super().__init__(
+            store,
+            clock,
+            kind=KIND,
+            noun="processing",
+            prefix="Processing",
+            listing=LISTING,
+            not_found=_not_found,
+        )
 
     def create(self, account: str, region: str, request: dict[str, Any]) -> str:
         validate(request)
@@ -187,43 +176,8 @@ class ProcessingJobs:
                 record[member] = request[member]
         if "ProcessingInputs" in record:
             record["ProcessingInputs"] = _described_inputs(record["ProcessingInputs"])
-        if not self.records.create(account, region, name, record):
-            existing = self.get(account, region, name)
-            raise errors.resource_in_use(
-                "Processing job names must be unique within an AWS account and region, and a "
-                f"processing job with this name already exists ({existing['ProcessingJobArn']})"
-            )
-        if self.runner is not None:
-            self.runner.submit(account, region, name)
+        self.start(account, region, name, record)
         return arn
-
-    def exists(self, arn: str) -> bool:
-        """Whether a processing job has this ARN (tag operations)."""
-        return self.records.exists_arn(arn)
-
-    def describe(self, account: str, region: str, name: str) -> Record:
-        return self.get(account, region, name)
-
-    def stop(self, account: str, region: str, name: str) -> None:
-        def change(record: Record) -> None:
-            status = record["ProcessingJobStatus"]
-            if status in TERMINAL:
-                raise errors.validation(
-                    f"The request was rejected because the processing job is in status {status}."
-                )
-            if status == "InProgress":
-                record["ProcessingJobStatus"] = "Stopping"
-                record["LastModifiedTime"] = self.clock.time()
-
-        self.update(account, region, name, change)
-        if self.runner is not None:
-            self.runner.stop(account, region, name)
-
-    def list(
-        self, account: str, region: str, request: dict[str, Any]
-    ) -> tuple[list[Record], str | None]:
-        """ListProcessingJobs: filtered, sorted, a page at a time (the token is opaque)."""
-        return LISTING.page(self.records.all(account, region), request)
 
     def recover(self) -> int:
         """After a restart: every job that was running is Failed (its processes are gone)."""

@@ -11,21 +11,20 @@ job has no secondary status: it is `InProgress`, then `Completed`, `Failed`, or 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from tule.clock import Clock
 from tule.metadata.base import MetadataStore
 from tule.services.sagemaker import errors
 from tule.services.sagemaker.channels import ChannelError, parse_s3_uri
+from tule.services.sagemaker.job_records import TERMINAL, JobRecords
 from tule.services.sagemaker.listing import Listing
 from tule.services.sagemaker.models import Models
-from tule.services.sagemaker.records import Record, Records
+from tule.services.sagemaker.records import Record
 from tule.services.sagemaker.transform_records import TransformConfigError, validate_request
 
 KIND = "transform-job"
 LOG_GROUP = "/aws/sagemaker/TransformJobs"
-TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
 INTERRUPTED_REASON = (
     "Transform job interrupted by a restart of the server; its model servers did not survive "
     "it. Start a new transform job."
@@ -72,14 +71,6 @@ LISTING = Listing(
 )
 
 
-class Runner(Protocol):
-    """What executes transform jobs: told when one is created and when one should stop."""
-
-    def submit(self, account: str, region: str, name: str) -> None: ...
-
-    def stop(self, account: str, region: str, name: str) -> None: ...
-
-
 def _not_found(account: str, region: str, name: str) -> Exception:
     # AWS's DescribeTransformJob / StopTransformJob wording for an unknown name.
     return errors.validation(f"Could not find requested job with name {name}")
@@ -123,22 +114,20 @@ def _described(request: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-class TransformJobs:
+class TransformJobs(JobRecords):
     """The transform-job records of every (account, region)."""
 
     def __init__(self, store: MetadataStore, clock: Clock, models: Models) -> None:
-        self.records = Records(store, KIND, _not_found)
-        self.clock = clock
+        super().__init__(
+            store,
+            clock,
+            kind=KIND,
+            noun="transform",
+            prefix="Transform",
+            listing=LISTING,
+            not_found=_not_found,
+        )
         self.models = models
-        self.runner: Runner | None = None
-
-    def get(self, account: str, region: str, name: str) -> Record:
-        return self.records.get(account, region, name)
-
-    def update(
-        self, account: str, region: str, name: str, change: Callable[[Record], None]
-    ) -> Record:
-        return self.records.update(account, region, name, change)
 
     def create(self, account: str, region: str, request: dict[str, Any]) -> str:
         validate(request)
@@ -155,43 +144,8 @@ class TransformJobs:
             "LastModifiedTime": now,
             **_described(request),
         }
-        if not self.records.create(account, region, name, record):
-            existing = self.get(account, region, name)
-            raise errors.resource_in_use(
-                "Transform job names must be unique within an AWS account and region, and a "
-                f"transform job with this name already exists ({existing['TransformJobArn']})"
-            )
-        if self.runner is not None:
-            self.runner.submit(account, region, name)
+        self.start(account, region, name, record)
         return arn
-
-    def exists(self, arn: str) -> bool:
-        """Whether a transform job has this ARN (tag operations)."""
-        return self.records.exists_arn(arn)
-
-    def describe(self, account: str, region: str, name: str) -> Record:
-        return self.get(account, region, name)
-
-    def stop(self, account: str, region: str, name: str) -> None:
-        def change(record: Record) -> None:
-            status = record["TransformJobStatus"]
-            if status in TERMINAL:
-                raise errors.validation(
-                    f"The request was rejected because the transform job is in status {status}."
-                )
-            if status == "InProgress":
-                record["TransformJobStatus"] = "Stopping"
-                record["LastModifiedTime"] = self.clock.time()
-
-        self.update(account, region, name, change)
-        if self.runner is not None:
-            self.runner.stop(account, region, name)
-
-    def list(
-        self, account: str, region: str, request: dict[str, Any]
-    ) -> tuple[list[Record], str | None]:
-        """ListTransformJobs: filtered, sorted, a page at a time (the token is opaque)."""
-        return LISTING.page(self.records.all(account, region), request)
 
     def recover(self) -> int:
         """After a restart: a job that was running is Failed (its model servers are gone); one
