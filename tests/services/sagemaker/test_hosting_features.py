@@ -311,3 +311,17 @@ def test_serverless_variant_serves_and_describes_its_config(
             ],
         )
     assert "cannot have both" in err.value.response["Error"]["Message"]
+
+
+def test_tags_come_with_create_and_go_with_delete(sm: Any, model: tuple[str, np.ndarray]) -> None:
+    name, _ = model
+    config = unique("tagged")
+    arn = sm.create_endpoint_config(
+        EndpointConfigName=config,
+        ProductionVariants=[variant("A", name)],
+        Tags=[{"Key": "team", "Value": "ml"}],
+    )["EndpointConfigArn"]
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "team", "Value": "ml"}]
+    sm.delete_endpoint_config(EndpointConfigName=config)
+    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[variant("A", name)])
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == []

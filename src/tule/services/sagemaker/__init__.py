@@ -110,12 +110,8 @@ class SageMaker:
                 credentials=credentials,
             )
         )
-        for kind, records in (
-            ("model", self.hosting.models.records),
-            ("endpoint-config", self.hosting.endpoint_configs.records),
-            ("endpoint", self.hosting.endpoints.records),
-        ):
-            self.tags.resolvers[kind] = records.exists_arn
+        for kind in ("model", "endpoint-config", "endpoint"):
+            self.tags.resolvers[kind] = self.hosting.collection(kind).records.exists_arn
         self.hosting.endpoints.recover()
         self.transform_jobs = TransformJobs(self.store, env.clock, self.hosting.models)
         ended = self.transform_jobs.recover()
@@ -152,15 +148,15 @@ class SageMaker:
 
     def create_resource(self, kind: str, account: str, region: str, request: dict[str, Any]) -> str:
         """Create{Model,EndpointConfig,Endpoint}: the resource and its tags; returns its ARN."""
-        hosting = self.hosting
-        collection = {
-            "model": hosting.models,
-            "endpoint-config": hosting.endpoint_configs,
-            "endpoint": hosting.endpoints,
-        }[kind]
-        arn = collection.create(account, region, request)
+        arn = self.hosting.collection(kind).create(account, region, request)
         self.tags.put_all(arn, request.get("Tags") or [])
         return arn
+
+    def delete_resource(self, kind: str, account: str, region: str, name: str) -> None:
+        """Delete{Model,EndpointConfig,Endpoint}: the resource goes, and its tags with it."""
+        collection = self.hosting.collection(kind)
+        collection.delete(account, region, name)
+        self.tags.forget(collection.records.arn(account, region, name))
 
     def close(self) -> None:
         self.transform_runner.close()

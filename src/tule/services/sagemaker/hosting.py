@@ -97,6 +97,14 @@ class Hosting:
             self.endpoints, env.s3, self.capture, self.metrics, self.logs.note
         )
 
+    def collection(self, kind: str) -> Models | EndpointConfigs | Endpoints:
+        """The resources of an ARN kind: `model`, `endpoint-config` or `endpoint`."""
+        return {
+            "model": self.models,
+            "endpoint-config": self.endpoint_configs,
+            "endpoint": self.endpoints,
+        }[kind]
+
     def platform(self, region: str) -> Platform:
         return Platform(
             region=region,

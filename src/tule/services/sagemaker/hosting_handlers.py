@@ -35,7 +35,7 @@ def list_models(ctx: RequestContext, request: Request) -> Response:
 
 
 def delete_model(ctx: RequestContext, request: Request) -> Response:
-    _sm(ctx).hosting.models.delete(ctx.account_id, ctx.region, request["ModelName"])
+    _sm(ctx).delete_resource("model", ctx.account_id, ctx.region, request["ModelName"])
     return {}
 
 
@@ -55,8 +55,8 @@ def list_endpoint_configs(ctx: RequestContext, request: Request) -> Response:
 
 
 def delete_endpoint_config(ctx: RequestContext, request: Request) -> Response:
-    configs = _sm(ctx).hosting.endpoint_configs
-    configs.delete(ctx.account_id, ctx.region, request["EndpointConfigName"])
+    name = request["EndpointConfigName"]
+    _sm(ctx).delete_resource("endpoint-config", ctx.account_id, ctx.region, name)
     return {}
 
 
@@ -77,7 +77,7 @@ def update_endpoint_weights_and_capacities(ctx: RequestContext, request: Request
 
 
 def delete_endpoint(ctx: RequestContext, request: Request) -> Response:
-    _sm(ctx).hosting.endpoints.delete(ctx.account_id, ctx.region, request["EndpointName"])
+    _sm(ctx).delete_resource("endpoint", ctx.account_id, ctx.region, request["EndpointName"])
     return {}
 
 

@@ -53,6 +53,10 @@ class Tags:
             )
         self.store.put(_PREFIX + arn, {"tags": merged})
 
+    def forget(self, arn: str) -> None:
+        """Drop every tag of a deleted resource (a new one of the same name starts untagged)."""
+        self.store.delete(_PREFIX + arn)
+
     def delete(self, arn: str, keys: list[str]) -> None:
         self._check(arn)
         current = self.get(arn)
