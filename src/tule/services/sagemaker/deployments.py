@@ -7,8 +7,8 @@ response to the next. Requests pick a production variant at random by `CurrentWe
 one `TargetVariant` names) and then the variant's instances in turn. A model server that dies
 is restarted by the runtime (`ModelServer`), so the endpoint stays InService. Starting a
 deployment starts every instance in parallel and returns when all of them answer `/ping`;
-stopping it gives each server SageMaker's 30 s between SIGTERM and SIGKILL... bounded here by
-`grace_s` so deletes stay quick.
+stopping it sends SIGTERM, then SIGKILL after `grace_s` (SageMaker allows 30 s; callers pass
+less once no traffic reaches the instance, so updates and deletes stay quick).
 """
 
 from __future__ import annotations
