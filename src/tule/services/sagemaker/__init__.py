@@ -1,9 +1,11 @@
-"""SageMaker: training jobs that really train, and models served behind real endpoints.
+"""SageMaker: training, processing and batch-transform jobs that really run, and models served
+behind real endpoints (`hosting`).
 
 `SageMaker` is the domain the handlers call. Its records live in `<data dir>/sagemaker/
-sagemaker.db`; job workspaces under `<data dir>/sagemaker/jobs/`, and script mode's cached
-virtualenvs under `<data dir>/sagemaker/venvs/`. Channels are read from, and artifacts written
-to, the S3 domain; job logs go to the CloudWatch Logs domain (both in process).
+sagemaker.db`; job workspaces under `<data dir>/sagemaker/jobs/`, script mode's cached
+virtualenvs under `<data dir>/sagemaker/venvs/`, prepared model artifacts under
+`<data dir>/sagemaker/model-data/`. Channels and artifacts are read from and written to the S3
+domain; job and endpoint logs go to the CloudWatch Logs domain (both in process).
 """
 
 from __future__ import annotations
