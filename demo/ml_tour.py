@@ -9,29 +9,14 @@ file with an id column in batch, joining each prediction to its id.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 import time
 from collections import Counter
-from contextlib import ExitStack
 
-import boto3
 import numpy as np
-
-from tule.testing import TuleServer
+from quickstart import clients, run
 
 ROLE = "arn:aws:iam::000000000000:role/demo"
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
-
-
-def client(endpoint: str, service: str):
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="demo",
-        aws_secret_access_key="demo",
-    )
 
 
 def dataset(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -82,8 +67,8 @@ def wait(describe, status_key: str, busy: tuple[str, ...], **name) -> dict:
 
 
 def tour(endpoint: str) -> None:
-    s3, sm = client(endpoint, "s3"), client(endpoint, "sagemaker")
-    runtime = client(endpoint, "sagemaker-runtime")
+    make = clients(endpoint)
+    s3, sm, runtime = make("s3"), make("sagemaker"), make("sagemaker-runtime")
     bucket = f"tour-{int(time.time())}"
     s3.create_bucket(Bucket=bucket)
     x, y = dataset(2000, seed=1)
@@ -203,15 +188,5 @@ def tour(endpoint: str) -> None:
     print(f"8. deleted endpoint {name}")
 
 
-def main() -> None:
-    endpoint = os.environ.get("TULE_ENDPOINT")
-    with ExitStack() as stack:
-        if endpoint is None:
-            data = stack.enter_context(tempfile.TemporaryDirectory())
-            endpoint = stack.enter_context(TuleServer(data)).endpoint_url
-            print(f"started tule at {endpoint} with data in {data}")
-        tour(endpoint)
-
-
 if __name__ == "__main__":
-    main()
+    run(tour)

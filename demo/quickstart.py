@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 
 import boto3
@@ -107,7 +108,8 @@ def train_xgboost(make, s3, bucket: str) -> None:
     print(f"SageMaker: model at {job['ModelArtifacts']['S3ModelArtifacts']}")
 
 
-def main() -> None:
+def run(tour: Callable[[str], None]) -> None:
+    """`tour(endpoint)` against $TULE_ENDPOINT, or a server started here with temporary data."""
     endpoint = os.environ.get("TULE_ENDPOINT")
     with ExitStack() as stack:
         if endpoint is None:
@@ -118,4 +120,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(tour)

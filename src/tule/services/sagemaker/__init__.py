@@ -69,16 +69,20 @@ class SageMaker:
         self.executor = ForkServerExecutor(
             preload=DEFAULT_PRELOAD + BUILTIN_ALGORITHM_PRELOAD + SERVING_PRELOAD
         )
+        # What every worker of every job kind is started with.
+        platform: dict[str, Any] = {
+            "s3": env.peer("s3"),
+            "logs": env.peer("logs"),
+            "executor": self.executor,
+            "endpoint_url": f"http://{host}:{settings.port}",
+            "credentials": credentials,
+        }
         self.runner = TrainingRunner(
             RunEnv(
                 jobs=self.training_jobs,
-                s3=env.peer("s3"),
-                logs=env.peer("logs"),
-                executor=self.executor,
                 jobs_dir=env.data_dir / "jobs",
                 venv_cache=env.data_dir / "venvs",
-                endpoint_url=f"http://{host}:{settings.port}",
-                credentials=credentials,
+                **platform,
             )
         )
         self.training_jobs.runner = self.runner
@@ -90,27 +94,14 @@ class SageMaker:
         self.processing_runner = ProcessingRunner(
             ProcessingEnv(
                 jobs=self.processing_jobs,
-                s3=env.peer("s3"),
-                logs=env.peer("logs"),
-                executor=self.executor,
                 jobs_dir=env.data_dir / "processing",
                 venv_cache=env.data_dir / "venvs",
-                endpoint_url=f"http://{host}:{settings.port}",
-                credentials=credentials,
+                **platform,
             )
         )
         self.processing_jobs.runner = self.processing_runner
         self.hosting = Hosting(
-            HostingEnv(
-                store=self.store,
-                clock=env.clock,
-                s3=env.peer("s3"),
-                logs=env.peer("logs"),
-                executor=self.executor,
-                data_dir=env.data_dir,
-                endpoint_url=f"http://{host}:{settings.port}",
-                credentials=credentials,
-            )
+            HostingEnv(store=self.store, clock=env.clock, data_dir=env.data_dir, **platform)
         )
         for kind in ("model", "endpoint-config", "endpoint"):
             self.tags.resolvers[kind] = self.hosting.collection(kind).records.exists_arn

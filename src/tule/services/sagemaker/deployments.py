@@ -17,7 +17,7 @@ import itertools
 import random
 import secrets
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,45 +60,50 @@ class Instance:
         self, body: bytes, headers: Mapping[str, str], timeout: float, target: str | None = None
     ) -> tuple[Reply, str]:
         """The answer and the name of the container that gave it (the failing one, if any)."""
-        if target is not None or not self.pipeline or len(self.servers) == 1:
-            name, server = self._container(target)
-            return server.invoke(body, headers, timeout), name
-        accept = headers.get("Accept")
-        current = dict(headers)
-        reply: Reply | None = None
-        for position, (name, server) in enumerate(self.servers):
-            last = position == len(self.servers) - 1
-            current.pop("Accept", None)
-            if last and accept:
-                current["Accept"] = accept
-            reply = server.invoke(body, current, timeout)
-            if reply.status >= 300 or last:
+        steps = self._steps(body, headers, target)
+        name, server, request_body, request_headers = next(steps)
+        while True:
+            reply = server.invoke(request_body, request_headers, timeout)
+            try:
+                name, server, request_body, request_headers = steps.send(reply)
+            except StopIteration:
                 return reply, name
-            body = reply.body
-            current["Content-Type"] = reply.headers.get("content-type", "application/octet-stream")
-        raise AssertionError("a pipeline has at least one container")
 
     async def invoke_async(
         self, body: bytes, headers: Mapping[str, str], timeout: float, target: str | None = None
     ) -> tuple[Reply, str]:
         """`invoke` from the gateway's event loop (one loop: each server's invoker is made once)."""
+        steps = self._steps(body, headers, target)
+        name, server, request_body, request_headers = next(steps)
+        while True:
+            invoker = self._invoker(name, server)
+            reply = await invoker.invoke(request_body, request_headers, timeout)
+            try:
+                name, server, request_body, request_headers = steps.send(reply)
+            except StopIteration:
+                return reply, name
+
+    def _steps(
+        self, body: bytes, headers: Mapping[str, str], target: str | None
+    ) -> Generator[tuple[str, ModelServer, bytes, dict[str, str]], Reply, None]:
+        """The requests of one invocation, each sent the previous answer: one container (the
+        first, or `target` in Direct mode), or every container of a serial pipeline in turn,
+        each getting the previous answer with its Content-Type and only the last the caller's
+        Accept (the others answer their default); it ends at the last or at a failure."""
         if target is not None or not self.pipeline or len(self.servers) == 1:
             name, server = self._container(target)
-            return await self._invoker(name, server).invoke(body, headers, timeout), name
+            yield name, server, body, dict(headers)
+            return
         accept = headers.get("Accept")
-        current = dict(headers)
-        reply: Reply | None = None
+        current = {k: v for k, v in headers.items() if k != "Accept"}
         for position, (name, server) in enumerate(self.servers):
-            last = position == len(self.servers) - 1
-            current.pop("Accept", None)
-            if last and accept:
+            if position == len(self.servers) - 1 and accept:
                 current["Accept"] = accept
-            reply = await self._invoker(name, server).invoke(body, current, timeout)
-            if reply.status >= 300 or last:
-                return reply, name
+            reply = yield name, server, body, dict(current)
+            if reply.status >= 300:
+                return
             body = reply.body
             current["Content-Type"] = reply.headers.get("content-type", "application/octet-stream")
-        raise AssertionError("a pipeline has at least one container")
 
     def _invoker(self, name: str, server: ModelServer) -> AsyncInvoker:
         invoker = self._invokers.get(name)

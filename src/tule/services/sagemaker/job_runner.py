@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from tule.runtime.executor import Execution
+
 
 class Run(Protocol):
     """One job's execution."""
@@ -22,6 +24,34 @@ class Run(Protocol):
     def request_stop(self) -> None: ...
 
     def interrupt(self) -> None: ...
+
+
+class JobThread:
+    """The control side of one job's run: its thread (running `run`), stop requests, and
+    interruption at server shutdown, which kills the run's processes. `request_stop()` and
+    `interrupt()` may be called from any thread."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        self.stop_requested = threading.Event()
+        self.interrupted = False
+        self.executions: list[Execution] = []
+        self.thread = threading.Thread(target=self.run, name=f"{kind}-{name}", daemon=True)
+
+    def run(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def request_stop(self) -> None:
+        self.stop_requested.set()
+
+    def interrupt(self) -> None:
+        """The server is shutting down: end now, as a restart would."""
+        self.interrupted = True
+        self.stop_requested.set()
+        for execution in list(self.executions):
+            execution.kill()
 
 
 class JobRunner:

@@ -20,18 +20,17 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tule.runtime import container_root
-from tule.runtime.executor import Execution, Executor, ProcessSpec
+from tule.runtime.executor import ProcessSpec
 from tule.runtime.instances import PlacementError, place
 from tule.runtime.workspace import Workspace
 from tule.services.sagemaker.job_logs import JobLog
-from tule.services.sagemaker.job_runner import JobRunner
+from tule.services.sagemaker.job_runner import JobRunner, JobThread
 from tule.services.sagemaker.processing_command import (
     CODE_DIR,
     command,
@@ -48,13 +47,12 @@ from tule.services.sagemaker.processing_jobs import (
     finish,
 )
 from tule.services.sagemaker.records import Record
+from tule.services.sagemaker.training_run import RunEnv
 from tule.services.sagemaker.training_workers import Platform
 
 log = logging.getLogger("tule.sagemaker.processing")
 
 POLL_S = 0.05
-# SIGTERM, then SIGKILL this much later, as for training (specs §2.3).
-STOP_GRACE_S = 120.0
 # When one instance fails, the others are told to stop and given this long.
 PEER_FAILURE_GRACE_S = 5.0
 DEFAULT_INSTANCE_TYPE = "ml.m5.xlarge"
@@ -69,48 +67,24 @@ Outcome = tuple[str, str | None]  # ProcessingJobStatus, FailureReason
 
 
 @dataclass
-class ProcessingEnv:
-    """What a run needs from the SageMaker domain and its peers."""
+class ProcessingEnv(RunEnv):
+    """What a run needs from the SageMaker domain and its peers: training's, with the
+    processing-job records."""
 
-    jobs: ProcessingJobs
-    s3: Any
-    logs: Any
-    executor: Executor
-    jobs_dir: Path
-    venv_cache: Path
-    endpoint_url: str
-    credentials: tuple[str, str]
-    stop_grace_s: float = STOP_GRACE_S
-    keep_workspaces: bool = False
+    jobs: ProcessingJobs  # type: ignore[assignment]
 
 
-class ProcessingRun:
+class ProcessingRun(JobThread):
     """Runs one job; `request_stop()` and `interrupt()` may be called from any thread."""
 
     def __init__(self, env: ProcessingEnv, account: str, region: str, name: str) -> None:
         self.env = env
         self.account, self.region, self.name = account, region, name
-        self.stop_requested = threading.Event()
-        self.interrupted = False
-        self.thread = threading.Thread(target=self.run, name=f"processing-{name}", daemon=True)
+        super().__init__("processing", name)
         self.folder = env.jobs_dir / account / region / name
         self.workspaces: list[Workspace] = []
-        self.executions: list[Execution] = []
         self.outputs: Outputs | None = None
         self.job_log = JobLog(env.logs, account, region, env.jobs.clock.time, group=LOG_GROUP)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def request_stop(self) -> None:
-        self.stop_requested.set()
-
-    def interrupt(self) -> None:
-        """The server is shutting down: end now, as a restart would."""
-        self.interrupted = True
-        self.stop_requested.set()
-        for execution in list(self.executions):
-            execution.kill()
 
     def _now(self) -> float:
         return self.env.jobs.clock.time()

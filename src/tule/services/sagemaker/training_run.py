@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import logging
 import shutil
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tule.algorithms.distributed import Tracker
-from tule.runtime.executor import Execution, Executor
+from tule.runtime.executor import Executor
 from tule.runtime.workspace import Workspace, resource_config
 from tule.services.sagemaker.artifacts import upload_tree
 from tule.services.sagemaker.job_logs import JobLog
+from tule.services.sagemaker.job_runner import JobThread
 from tule.services.sagemaker.metrics import MetricSeries
 from tule.services.sagemaker.script_mode import ScriptError, fetch_source
 from tule.services.sagemaker.training_inputs import Inputs
@@ -65,35 +65,19 @@ class RunEnv:
     keep_workspaces: bool = False
 
 
-class JobRun:
+class JobRun(JobThread):
     """Runs one job; `request_stop()` and `interrupt()` may be called from any thread."""
 
     def __init__(self, env: RunEnv, account: str, region: str, name: str) -> None:
         self.env = env
         self.account, self.region, self.name = account, region, name
-        self.stop_requested = threading.Event()
-        self.interrupted = False
-        self.thread = threading.Thread(target=self.run, name=f"training-{name}", daemon=True)
+        super().__init__("training", name)
         self.folder = env.jobs_dir / account / region / name
-        self.executions: list[Execution] = []
         self.metrics = MetricSeries([])
         self.inputs = Inputs(env.s3, region, None)
         self.job_log = JobLog(env.logs, account, region, env.jobs.clock.time)
 
     # -- control -----------------------------------------------------------------------------
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def request_stop(self) -> None:
-        self.stop_requested.set()
-
-    def interrupt(self) -> None:
-        """The server is shutting down: end now, as a restart would."""
-        self.interrupted = True
-        self.stop_requested.set()
-        for execution in list(self.executions):
-            execution.kill()
 
     # -- records -----------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ from tule.services.sagemaker.deployments import (
 )
 from tule.services.sagemaker.hosting import Hosting
 from tule.services.sagemaker.job_logs import HostLog, JobLog
-from tule.services.sagemaker.job_runner import JobRunner
+from tule.services.sagemaker.job_runner import JobRunner, JobThread
 from tule.services.sagemaker.records import Record
 from tule.services.sagemaker.transform_batches import (
     TransformObjectError,
@@ -159,32 +159,23 @@ def _quote(body: bytes) -> str:
     return text + ("..." if len(body) > _BODY_QUOTE else "")
 
 
-class TransformRun:
+class TransformRun(JobThread):
     """Runs one job; `request_stop()` and `interrupt()` may be called from any thread."""
 
     def __init__(self, env: TransformEnv, account: str, region: str, name: str) -> None:
         self.env = env
         self.account, self.region, self.name = account, region, name
-        self.stop_requested = threading.Event()
-        self.interrupted = False
-        self.thread = threading.Thread(target=self.run, name=f"transform-{name}", daemon=True)
+        super().__init__("transform", name)
         self.job_log = JobLog(env.logs, account, region, env.jobs.clock.time, group=LOG_GROUP)
         self.instances: list[Instance] = []
         self._lock = threading.Lock()
         self._pending: deque[WorkItem] = deque()
         self._failures: list[str] = []
 
-    def start(self) -> None:
-        self.thread.start()
-
-    def request_stop(self) -> None:
-        self.stop_requested.set()
-
     def interrupt(self) -> None:
         """The server is shutting down: end now, as a restart would. The instances stop at once,
         so requests still in flight fail rather than run out their timeout."""
-        self.interrupted = True
-        self.stop_requested.set()
+        super().interrupt()
         self._stop_instances()
 
     def _now(self) -> float:
