@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= ./.tule
 PYTEST_ARGS ?=
 
-.PHONY: install run test demo bench bench-algorithms bench-training bench-hosting lint coverage clean
+.PHONY: install run test demo bench bench-algorithms bench-training bench-hosting bench-streams bench-lake lint coverage clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,7 @@ test: install
 demo: install
 	$(BIN)/python demo/quickstart.py
 	$(BIN)/python demo/ml_tour.py
+	$(BIN)/python demo/data_tour.py
 
 bench: install
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
@@ -46,6 +47,15 @@ bench-hosting: install
 bench-training: install
 	$(BIN)/python benchmarks/executor_start.py
 	$(BIN)/python benchmarks/training.py
+
+bench-streams: install
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python benchmarks/streams.py
+	$(BIN)/python benchmarks/streams_firehose.py
+
+bench-lake: install
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python benchmarks/athena.py
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks demo

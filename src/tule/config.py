@@ -29,6 +29,11 @@ class Settings:
     account_id: str = DEFAULT_ACCOUNT_ID
     default_region: str = DEFAULT_REGION
     lifecycle_interval_s: float = 60.0
+    # Kinesis per-shard throughput limits (1 MiB/s and 1,000 records/s in, 2 MiB/s and 5 calls/s
+    # out); off for bulk loads.
+    kinesis_throughput_limits: bool = True
+    # How often background engines (Firehose buffer intervals, ...) look at the clock.
+    tick_interval_s: float = 1.0
 
     @property
     def is_loopback(self) -> bool:

@@ -158,7 +158,13 @@ def _only_grouped(groups: dict[Any, tuple], operations: Operations) -> dict[Any,
 # --- building blocks ---------------------------------------------------------------------------
 
 
-JSON_SERVICES = ("sagemaker", "kinesis", "logs", "glue", "athena", "firehose")
+# Those still on the `json` protocol in the installed botocore (Athena became rest-json in
+# botocore 1.44.1x).
+JSON_SERVICES = tuple(
+    s
+    for s in ("sagemaker", "kinesis", "logs", "glue", "athena", "firehose")
+    if specs.protocol(s) == "json"
+)
 
 # Latin-1 text as headers arrive (the gateway decodes header bytes as latin-1), minus the bytes
 # HTTP cannot carry inside a header value at all.

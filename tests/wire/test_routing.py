@@ -38,6 +38,9 @@ JSON_TARGETS = [
     ("athena", "AmazonAthena", "StartQueryExecution"),
     ("logs", "Logs_20140328", "PutLogEvents"),
 ]
+# Services botocore moved to another protocol (Athena became rest-json in botocore 1.44.1x)
+# route by their new protocol; only those still `json` route by target.
+JSON_TARGETS = [t for t in JSON_TARGETS if specs.protocol(t[0]) == "json"]
 
 
 @pytest.mark.parametrize(("service", "prefix", "operation"), JSON_TARGETS)
@@ -114,6 +117,20 @@ def test_runtime_path_with_another_method_is_not_an_invocation() -> None:
     r = _route(_request("GET", "/endpoints/my-ep/invocations"))
     assert (r.service, r.operation) == ("s3", "GetObject")
     assert r.path_params == {"Bucket": "endpoints", "Key": "my-ep/invocations"}
+
+
+@pytest.mark.skipif(specs.protocol("athena") != "rest-json", reason="athena is json here")
+def test_a_rest_json_service_routes_by_its_signature_scope() -> None:
+    auth = (
+        "AWS4-HMAC-SHA256 Credential=AKID/20240102/us-east-1/athena/aws4_request, "
+        "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64
+    )
+    headers = {"content-type": "application/json", "authorization": auth}
+    r = _route(_request("POST", "/query-executions", headers=headers, body=b"{}"))
+    assert (r.service, r.operation) == ("athena", "StartQueryExecution")
+    # Unsigned, the same path is a bucket and key: only the scope claims it for Athena.
+    r = _route(_request("GET", "/workgroups/primary"))
+    assert (r.service, r.operation) == ("s3", "GetObject")
 
 
 # ---- Lambda ----------------------------------------------------------------------------------

@@ -194,6 +194,14 @@ def route(req: HttpRequest, services: tuple[str, ...]) -> Route:
         return _rest("sagemaker-runtime", req, req.path)
     if "lambda" in services and (scope_service == "lambda" or LAMBDA_PATH.match(req.path)):
         return _rest("lambda", req, req.path)
+    if (
+        scope_service in services
+        and scope_service != "s3"
+        and specs.protocol(scope_service) == "rest-json"
+    ):
+        # Other rest-json services (Athena since botocore 1.44.1x) share paths such as
+        # `/workgroups` with bucket names, so only the signature's scope can claim them.
+        return _rest(scope_service, req, req.path)
     if _is_query_action(req):
         service = scope_service if scope_service in services else "sts"
         if service in services and specs.protocol(service) == "query":

@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--keys-file", type=Path, default=None, help="access keys: 'ID SECRET' lines"
     )
     serve.add_argument("--fsync", choices=["on", "off"], default="on")
+    serve.add_argument("--kinesis-limits", choices=["on", "off"], default="on")
     serve.add_argument("--log-level", default="info")
 
     cov = sub.add_parser("coverage", help="write the table of implemented AWS operations")

@@ -21,6 +21,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         auth=args.auth,
         keys=load_keys(args.keys_file) if args.auth else {},
         fsync=args.fsync == "on",
+        # `--kinesis-limits on|off`: Kinesis per-shard throughput limits (on unless turned off).
+        kinesis_throughput_limits=getattr(args, "kinesis_limits", "on") == "on",
     )
 
 

@@ -44,13 +44,13 @@ SERVICES: tuple[ServiceEntry, ...] = (
     ServiceEntry("s3", "tule.services.s3", "S3"),
     ServiceEntry("sts", "tule.services.sts", "STS"),
     ServiceEntry("logs", "tule.services.logs", "Logs"),
+    ServiceEntry("lambda", "tule.services.lambda_", "Lambda"),
+    ServiceEntry("kinesis", "tule.services.kinesis", "Kinesis"),
+    ServiceEntry("glue", "tule.services.glue", "Glue"),
+    ServiceEntry("firehose", "tule.services.firehose", "Firehose"),
+    ServiceEntry("athena", "tule.services.athena", "Athena"),
     ServiceEntry("sagemaker", "tule.services.sagemaker", "SageMaker"),
     ServiceEntry("sagemaker-runtime", "tule.services.sagemaker_runtime", "SageMakerRuntime"),
-    ServiceEntry("kinesis", None),
-    ServiceEntry("firehose", None),
-    ServiceEntry("glue", None),
-    ServiceEntry("athena", None),
-    ServiceEntry("lambda", None),
 )
 
 _FIRST_CAP = re.compile(r"(.)([A-Z][a-z]+)")

@@ -98,6 +98,9 @@ def serialize_error(
     ET.SubElement(error, "Type").text = "Sender" if err.sender_fault else "Receiver"
     ET.SubElement(error, "Code").text = err.code
     ET.SubElement(error, "Message").text = err.message
+    # Modeled error members (STS's `reason`, `ResourceId`) sit beside Code and Message.
+    for name, value in err.fields.items():
+        ET.SubElement(error, name).text = str(value)
     ET.SubElement(root, "RequestId").text = request_id
     return HttpResponse(
         err.status_code,

@@ -109,7 +109,13 @@ def raw_payload(member: Shape, req: HttpRequest) -> tuple[bool, Any]:
     Streaming blobs (S3 PutObject) come as a stream; a text payload such as PutBucketPolicy's
     JSON policy is passed as text."""
     if member.type_name == "blob":
-        return True, streaming_body(req) if member.serialization.get("streaming") else req.body
+        if member.serialization.get("streaming"):
+            return True, streaming_body(req)
+        if req.body_stream is not None:
+            # A large non-streaming blob (Lambda's Invoke Payload) arrives spooled: botocore
+            # counts any blob payload as streaming input, so the dispatcher left it unread.
+            req.body, req.body_stream = req.body_stream.read(), None
+        return True, req.body
     if member.type_name == "string":
         return True, req.body.decode("utf-8", errors="replace")
     return False, None

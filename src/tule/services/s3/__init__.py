@@ -15,7 +15,10 @@ The in-process API other tule services use (never HTTP); errors are S3's `AwsErr
 - `list_objects(bucket, prefix)` yields `ObjectSummary(key, size, etag)` in key order;
 - `read_object(bucket, key)` yields the current version's bytes in chunks;
 - `write_object(bucket, key, body, content_type=None)` stores a file object or bytes as a new
-  object (durably, as PutObject does) and returns its ETag.
+  object (durably, as PutObject does) and returns its ETag;
+- `object_file(bucket, key)` is the file holding the current version's bytes when they sit
+  on disk as a plain file (engines such as DuckDB then read it in place), else None (small
+  bodies kept inline, encrypted bodies, archived objects): read those with `read_object`.
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 from tule.clock import Clock
 from tule.metadata.sqlite import SqliteStore
 from tule.services.base import ServiceEnv
+from tule.services.s3.bodies import is_inline
 from tule.services.s3.buckets import Buckets
 from tule.services.s3.copy import Copier
 from tule.services.s3.lifecycle import LifecycleEngine, LifecycleReport
@@ -115,6 +120,22 @@ class S3:
         """Store `body` as a new current version of `key`; returns its ETag."""
         attrs = ObjectAttributes(content_type=content_type or "binary/octet-stream")
         return self.objects.put(bucket, key, body, attrs).etag
+
+    def object_file(self, bucket: str, key: str) -> Path | None:
+        """The current version's body file if it is a plain file on disk (see the docstring).
+        The file is immutable; an overwrite deletes it soon after, so open it promptly."""
+        version = self.objects.get(bucket, key, with_body=False).version
+        blob_id = version.blob_id
+        if blob_id is None or is_inline(blob_id) or not self.objects.readable(version):
+            return None
+        local_path = getattr(self.state.blobs, "local_path", None)
+        if local_path is None:
+            return None
+        try:
+            found: Path | None = local_path(blob_id)
+        except FileNotFoundError:
+            return None
+        return found
 
     def run_lifecycle(self) -> LifecycleReport:
         """Apply every enabled lifecycle rule now (one run at a time)."""

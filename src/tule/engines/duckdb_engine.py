@@ -1,0 +1,287 @@
+"""The DuckDB port: one in-process database, a session (connection) per query.
+
+`DuckDbEngine` owns an in-memory DuckDB database shared by all sessions; each `EngineSession`
+is a connection of its own (temporary views and registered Arrow tables are private to it, and
+`interrupt` cancels only its query). Sessions run in UTC, as Athena does.
+
+The port speaks plain SQL (DuckDB's dialect) and `TableSource`s; it knows nothing of AWS. Errors
+come out as `EngineError` with a `kind` the caller maps onto its own error vocabulary:
+`parser`, `binder` (unknown column or function, type mismatch at bind time), `catalog`,
+`conversion`, `interrupted`, `io` or `other`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from tule.engines.duckdb_sources import DataFile, TableSource, scan_sql
+from tule.engines.duckdb_types import TrinoColumn, quote_identifier, trino_column
+
+
+class EngineError(Exception):
+    """A query the engine could not run."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+_KINDS = (
+    ("ParserException", "parser"),
+    ("BinderException", "binder"),
+    ("CatalogException", "catalog"),
+    ("ConversionException", "conversion"),
+    ("InvalidInputException", "conversion"),
+    ("OutOfRangeException", "conversion"),
+    ("InterruptException", "interrupted"),
+    ("IOException", "io"),
+    ("HTTPException", "io"),
+)
+
+
+def _engine_error(exc: Exception) -> EngineError:
+    name = type(exc).__name__
+    kind = next((k for cls, k in _KINDS if cls == name), "other")
+    message = str(exc)
+    # DuckDB prefixes messages with the error class ("Binder Error: ..."); callers want the text.
+    head, sep, rest = message.partition(": ")
+    if sep and head.endswith("Error"):
+        message = rest
+    return EngineError(kind, message.strip())
+
+
+@dataclass(frozen=True)
+class CsvOutput:
+    """What writing a result set produced: its columns (Trino-named) and its row count."""
+
+    columns: list[TrinoColumn]
+    duck_types: list[str]
+    rows: int
+
+
+def _formatted(name: str, duck_type: str) -> str:
+    """A column rendered as Athena renders values in result files."""
+    col = quote_identifier(name)
+    upper = duck_type.upper()
+    if upper.startswith("TIMESTAMP WITH TIME ZONE"):
+        return f"strftime({col} AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M:%S.%g UTC')"
+    if upper.startswith("TIMESTAMP"):
+        return f"strftime({col}, '%Y-%m-%d %H:%M:%S.%g')"
+    if upper == "BLOB":
+        return f"lower(hex({col}))"
+    if upper == "DOUBLE":
+        return _java_double(col)
+    return col
+
+
+def _java_double(col: str) -> str:
+    """A DOUBLE as Trino prints it (Java's Double.toString): plain decimals in [1e-3, 1e7),
+    else scientific with an `E` exponent (`1.7040672E9`), `NaN`, `Infinity`."""
+    text = f"CAST({col} AS VARCHAR)"
+    digits = f"rtrim(ltrim(replace(regexp_extract({text}, '^-?([0-9.]+)', 1), '.', ''), '0'), '0')"
+    exponent = f"CAST(CAST(floor(log10(abs({col}))) AS BIGINT) AS VARCHAR)"
+    scientific = (
+        f"(CASE WHEN {col} < 0 THEN '-' ELSE '' END) || substr({digits}, 1, 1) || '.' || "
+        f"coalesce(nullif(substr({digits}, 2), ''), '0') || 'E' || {exponent}"
+    )
+    return (
+        f"CASE WHEN isnan({col}) THEN 'NaN' "
+        f"WHEN isinf({col}) THEN (CASE WHEN {col} > 0 THEN 'Infinity' ELSE '-Infinity' END) "
+        f"WHEN {col} = 0 OR (abs({col}) >= 0.001 AND abs({col}) < 10000000) THEN {text} "
+        f"ELSE {scientific} END"
+    )
+
+
+class EngineSession:
+    """One connection: register tables, run one query, interrupt it from another thread."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, workdir: Path) -> None:
+        self.con = con
+        self.workdir = workdir
+        self._lock = threading.Lock()
+        self._closed = False
+        self._interrupted = False
+        self._executing = threading.Event()
+
+    def _run(self, sql: str, params: list[Any] | None = None) -> duckdb.DuckDBPyConnection:
+        if self._interrupted:
+            raise EngineError("interrupted", "Query interrupted")
+        self._executing.set()
+        try:
+            return self.con.execute(sql, params) if params else self.con.execute(sql)
+        except duckdb.Error as exc:
+            raise _engine_error(exc) from exc
+        finally:
+            self._executing.clear()
+
+    def register_table(self, view: str, source: TableSource) -> TableSource:
+        """Make `view` scan `source`; returns the source with its files' columns filled in."""
+        kind = source.format.kind
+        if kind == "parquet" and source.files:
+            described = self._run(
+                "DESCRIBE SELECT * FROM read_parquet(?, union_by_name=true)",
+                [[f.path for f in source.files]],
+            ).fetchall()
+            source = _with_file_columns(source, [(r[0], r[1]) for r in described])
+        arrow_names: dict[str, str] = {}
+        if kind == "orc":
+            source = self._register_orc(source, arrow_names)
+        sql = scan_sql(source, lambda f: arrow_names[f.path])
+        self._run(f"CREATE OR REPLACE TEMP VIEW {quote_identifier(view)} AS {sql}")
+        return source
+
+    def _register_orc(self, source: TableSource, names: dict[str, str]) -> TableSource:
+        from pyarrow import orc
+
+        seen: list[tuple[str, str]] = []
+        for f in source.files:
+            try:
+                table = orc.read_table(f.path)
+            except Exception as exc:  # pyarrow raises several types for bad files
+                raise EngineError("io", f"Error reading ORC file: {exc}") from exc
+            name = f"__orc_{uuid.uuid4().hex}"
+            self.con.register(name, table)
+            names[f.path] = name
+            described = self._run(f"DESCRIBE SELECT * FROM {quote_identifier(name)}").fetchall()
+            seen.extend((r[0], r[1]) for r in described)
+        return _with_file_columns(source, seen)
+
+    def describe(self, sql: str) -> list[tuple[str, str]]:
+        """The (name, DuckDB type) of each column the query yields, without running it."""
+        rows = self._run(f"DESCRIBE {sql}").fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def fetch(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        return self._run(sql, params).fetchall()
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> None:
+        self._run(sql, params)
+
+    def write_csv(self, sql: str, path: Path) -> CsvOutput:
+        """Run the query and write its rows as Athena writes result files: a header, every
+        field double-quoted, NULL as an empty unquoted field, `\\n` line ends."""
+        described = self.describe(sql)
+        columns = [trino_column(n, t) for n, t in described]
+        # Columns may repeat (`SELECT 1, 1`): address them by position, then name them back.
+        aliases = ", ".join(quote_identifier(f"c{i}") for i in range(len(described)))
+        projection = ", ".join(
+            f"{_formatted(f'c{i}', t)} AS {quote_identifier(n)}"
+            for i, (n, t) in enumerate(described)
+        )
+        inner = f"SELECT * FROM ({sql}) AS __q({aliases})"
+        copy = (
+            f"COPY (SELECT {projection} FROM ({inner})) TO {_sql_path(path)} "
+            "(FORMAT csv, HEADER true, FORCE_QUOTE *, NEW_LINE '\\n')"
+        )
+        result = self._run(copy).fetchall()
+        count = int(result[0][0]) if result and result[0] else 0
+        return CsvOutput(columns, [t for _, t in described], count)
+
+    def write_parquet(
+        self, sql: str, directory: Path, partitioned_by: list[str], compression: str
+    ) -> int:
+        """Run the query and write its rows as Parquet files under `directory` (Hive-style
+        `key=value` sub-folders when partitioned); returns the row count."""
+        directory.mkdir(parents=True, exist_ok=True)
+        options = ["FORMAT parquet", f"COMPRESSION {compression}"]
+        if partitioned_by:
+            keys = ", ".join(quote_identifier(k) for k in partitioned_by)
+            options.append(f"PARTITION_BY ({keys})")
+            options.append(f"FILENAME_PATTERN '{uuid.uuid4().hex}_{{i}}'")
+            target = directory
+        else:
+            target = directory / f"{uuid.uuid4().hex}.parquet"
+        result = self._run(f"COPY ({sql}) TO {_sql_path(target)} ({', '.join(options)})")
+        rows = result.fetchall()
+        return int(rows[0][0]) if rows and rows[0] else 0
+
+    def interrupt(self) -> None:
+        """Stop the running statement and refuse later ones. DuckDB clears an interrupt when
+        a statement starts, so one that lands just before is repeated for a short while."""
+        self._interrupted = True
+        for _ in range(50):
+            with self._lock:
+                if self._closed:
+                    return
+                self.con.interrupt()
+            if not self._executing.wait(0.005):
+                return
+            time.sleep(0.005)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self.con.close()
+
+
+def _sql_path(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _sql_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _with_file_columns(source: TableSource, columns: list[tuple[str, str]]) -> TableSource:
+    found: dict[str, tuple[str, str]] = {}
+    for name, duck_type in columns:
+        found.setdefault(name.lower(), (name, duck_type))
+    return TableSource(source.columns, source.partition_keys, source.format, source.groups, found)
+
+
+class DuckDbEngine:
+    """The shared DuckDB database; `session()` opens a connection for one query."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        threads: int | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        config: dict[str, Any] = {}
+        if threads:
+            config["threads"] = threads
+        self._db = duckdb.connect(":memory:", config=config)
+        try:
+            # Athena evaluates timestamps in UTC; ICU (bundled) owns DuckDB's time zones.
+            self._db.execute("LOAD icu")
+            self._db.execute("SET GLOBAL TimeZone = 'UTC'")
+        except duckdb.Error:
+            pass
+        for name, value in (settings or {}).items():
+            self._db.execute(f"SET GLOBAL {name} = {_sql_value(value)}")
+        self._lock = threading.Lock()
+
+    def session(self) -> EngineSession:
+        with self._lock:
+            con = self._db.cursor()
+        return EngineSession(con, self.workdir)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+__all__ = [
+    "CsvOutput",
+    "DataFile",
+    "DuckDbEngine",
+    "EngineError",
+    "EngineSession",
+    "TableSource",
+]

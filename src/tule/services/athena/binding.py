@@ -1,0 +1,180 @@
+"""Binding a query's table names to the engine: Glue lookup, partition pruning, registration.
+
+Each catalog table a query names is looked up in Glue (a missing one fails the query with
+Athena's TABLE_NOT_FOUND / SCHEMA_NOT_FOUND at the name's position), its partitions are pruned
+with the query's WHERE predicates on partition keys before any file is opened, and the files
+left are registered with the engine as a view that replaces the name in the query. The bytes of
+the registered files are what the query scanned (`DataScannedInBytes`).
+
+Pruning evaluates the conjuncts of the table's SELECT that mention only its partition keys
+against the partition values (in DuckDB, typed as the keys are): any predicate the engine can
+evaluate prunes, from `=` and `IN` to ranges and functions. It is skipped inside outer joins
+(a predicate there may keep null-extended rows) and whenever the predicates cannot be
+evaluated, which only costs reading more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlglot import exp
+
+from tule.engines.duckdb_engine import EngineError, EngineSession
+from tule.engines.duckdb_sources import Column, sql_string
+from tule.engines.duckdb_types import duckdb_type, quote_identifier
+from tule.errors import AwsError
+from tule.services.athena import dialect
+from tule.services.athena.errors import QueryFailed, schema_not_found, table_not_found
+from tule.services.athena.tables import FileReader, build_source, partition_keys
+
+Shape = dict[str, Any]
+
+
+@dataclass
+class Catalogs:
+    """What binding needs: the Glue catalog, the file reader, and where the query runs."""
+
+    glue: Any
+    reader: FileReader
+    account: str
+    region: str
+    default_database: str | None
+    scanned_bytes: int = 0
+    files_read: list[str] = field(default_factory=list)
+    _views: int = 0
+
+    def get_table(self, database: str, name: str, where: exp.Expression | None = None) -> Shape:
+        line, col = dialect.position(where) if where is not None else (1, 1)
+        try:
+            self.glue.catalog.get_database(self.account, self.region, database)
+        except AwsError as err:
+            if err.code == "EntityNotFoundException":
+                raise schema_not_found("awsdatacatalog", database, line, col) from None
+            raise
+        try:
+            table: Shape = self.glue.catalog.get_table(self.account, self.region, database, name)
+        except AwsError as err:
+            if err.code == "EntityNotFoundException":
+                raise table_not_found("awsdatacatalog", database, name, line, col) from None
+            raise
+        return table
+
+    def partitions(self, database: str, name: str) -> list[Shape]:
+        found: list[Shape] = self.glue.catalog.get_partitions(
+            self.account, self.region, database, name
+        )
+        return found
+
+    def next_view(self) -> str:
+        self._views += 1
+        return f"__athena_t{self._views}"
+
+
+def _conjuncts(where: exp.Expression | None) -> list[exp.Expression]:
+    if where is None:
+        return []
+    node = where.this if isinstance(where, exp.Where) else where
+    return list(node.flatten()) if isinstance(node, exp.And) else [node]
+
+
+def _partition_predicates(
+    table: exp.Table, keys: tuple[Column, ...]
+) -> list[exp.Expression] | None:
+    """The WHERE conjuncts of the table's SELECT that use only its partition keys, with
+    qualifiers dropped; None when pruning must not be attempted."""
+    select = table.find_ancestor(exp.Select)
+    if select is None:
+        return []
+    for join in select.args.get("joins") or []:
+        if join.side in ("LEFT", "RIGHT", "FULL") or join.kind == "FULL":
+            return None
+    names = {k.name for k in keys}
+    qualifiers = {table.alias_or_name.lower(), table.name.lower()}
+    out = []
+    for conjunct in _conjuncts(select.args.get("where")):
+        if conjunct.find(exp.Subquery, exp.Select) is not None:
+            continue
+        columns = list(conjunct.find_all(exp.Column))
+        if not columns:
+            continue
+        usable = all(
+            c.name.lower() in names and (not c.table or c.table.lower() in qualifiers)
+            for c in columns
+        )
+        if not usable:
+            continue
+        stripped = conjunct.copy()
+        for c in stripped.find_all(exp.Column):
+            c.replace(exp.column(c.name.lower(), quoted=True))
+        out.append(stripped)
+    return out
+
+
+def prune(
+    session: EngineSession,
+    keys: tuple[Column, ...],
+    partitions: list[Shape],
+    predicates: list[exp.Expression],
+) -> list[Shape]:
+    """The partitions whose values satisfy every predicate."""
+    if not predicates or not partitions:
+        return partitions
+    rows = []
+    for i, partition in enumerate(partitions):
+        values = list(partition.get("Values") or [])
+        cells = [str(i)] + [
+            "NULL" if v == "__HIVE_DEFAULT_PARTITION__" else sql_string(v) for v in values
+        ]
+        rows.append("(" + ", ".join(cells) + ")")
+    names = ", ".join(["__i", *(quote_identifier(k.name) for k in keys)])
+    typed = ", ".join(
+        [
+            "__i",
+            *(
+                f"TRY_CAST({quote_identifier(k.name)} AS {duckdb_type(k.hive_type)}) AS "
+                f"{quote_identifier(k.name)}"
+                for k in keys
+            ),
+        ]
+    )
+    condition = " AND ".join(f"({dialect.expression_to_duckdb(p)})" for p in predicates)
+    sql = (
+        f"SELECT __i FROM (SELECT {typed} FROM (VALUES {', '.join(rows)}) AS __p({names})) "
+        f"WHERE {condition}"
+    )
+    try:
+        keep = {int(r[0]) for r in session.fetch(sql)}
+    except EngineError:
+        return partitions
+    return [p for i, p in enumerate(partitions) if i in keep]
+
+
+def bind_tables(tree: exp.Expression, catalogs: Catalogs, session: EngineSession) -> exp.Expression:
+    """Register every catalog table the query reads and point the query at the views."""
+    for table in dialect.table_references(tree):
+        _catalog, database, name = dialect.table_name_parts(table, catalogs.default_database)
+        glue_table = catalogs.get_table(database, name, table)
+        if (glue_table.get("TableType") or "").upper() == "VIRTUAL_VIEW":
+            raise QueryFailed(
+                "NOT_SUPPORTED", f"line 1:1: Views are not supported in tule: {database}.{name}"
+            )
+        keys = partition_keys(glue_table)
+        chosen = None
+        if keys:
+            chosen = catalogs.partitions(database, name)
+            predicates = _partition_predicates(table, keys)
+            if predicates:
+                chosen = prune(session, keys, chosen, predicates)
+        source = build_source(glue_table, chosen, catalogs.reader)
+        view = catalogs.next_view()
+        session.register_table(view, source)
+        catalogs.scanned_bytes += source.scanned_bytes
+        catalogs.files_read += [f.path for f in source.files]
+        alias = table.alias or name
+        replacement = exp.Table(this=exp.to_identifier(view, quoted=True))
+        replacement.set("alias", exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
+        if table.args.get("alias") is not None and table.args["alias"].columns:
+            replacement.set("alias", table.args["alias"].copy())
+        table.replace(replacement)
+    return tree

@@ -1,0 +1,252 @@
+"""Running one query: from its text to result files in S3 and an outcome for its record.
+
+The runner classifies the statement (utility/DDL recognised by `statements`, everything else
+parsed by sqlglot), binds ExecutionParameters or `EXECUTE ... USING` values, and carries it
+out: SELECTs run in a DuckDB session over the tables `binding` registered and write
+`<id>.csv` (+ `.csv.metadata`); CTAS and INSERT write Parquet (`writes`) and a manifest; DDL and
+utility statements act on Glue (`ddl`) and write `<id>.txt`. Engine errors are translated to
+Athena's failure texts here.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlglot import exp
+
+from tule.engines.duckdb_engine import DuckDbEngine, EngineError, EngineSession
+from tule.errors import AwsError
+from tule.services.athena import dialect
+from tule.services.athena.binding import Catalogs, bind_tables
+from tule.services.athena.ddl import UTILITY_KINDS, TextResult, create_table, run_utility
+from tule.services.athena.errors import (
+    DATA_ERROR,
+    INTERNAL_ERROR,
+    QueryFailed,
+    column_not_found,
+)
+from tule.services.athena.results import ResultStore, column_info, result_url, string_columns
+from tule.services.athena.statements import Utility, recognise
+from tule.services.athena.tables import FileReader
+from tule.services.athena.writes import create_table_as_select, insert_into, new_scratch
+
+Shape = dict[str, Any]
+
+
+@dataclass
+class Outcome:
+    """What a finished query leaves on its record."""
+
+    statement_type: str
+    substatement_type: str | None
+    result_file: str  # s3:// URL of <id>.csv or <id>.txt
+    columns: list[Shape] = field(default_factory=list)
+    has_header: bool = False
+    scanned_bytes: int = 0
+    update_count: int | None = None
+    manifest: str | None = None
+
+
+@dataclass
+class QueryJob:
+    """A query to run and where it runs."""
+
+    query_id: str
+    sql: str
+    account: str
+    region: str
+    database: str | None
+    output_prefix: str
+    workgroup: str
+    parameters: list[str] | None
+    prepared: Any  # PreparedStatements, for EXECUTE
+
+
+class QueryRunner:
+    """Runs `QueryJob`s; one engine session per job (its interrupt stops only that job)."""
+
+    def __init__(
+        self, engine: DuckDbEngine, glue: Any, s3: Any, results: ResultStore, scratch: Path
+    ) -> None:
+        self.engine = engine
+        self.glue = glue
+        self.s3 = s3
+        self.results = results
+        self.scratch = scratch
+
+    def run(self, job: QueryJob, session: EngineSession) -> Outcome:
+        scratch = new_scratch(self.scratch)
+        try:
+            catalogs = Catalogs(
+                self.glue(),
+                FileReader(self.s3, scratch / "objects"),
+                job.account,
+                job.region,
+                job.database,
+            )
+            return self._run(job, session, catalogs, scratch)
+        except EngineError as err:
+            raise translate(err, job.sql) from None
+        except AwsError as err:
+            # A peer refused (an S3 object or bucket gone while reading): the query fails.
+            raise QueryFailed("HIVE_CANNOT_OPEN_SPLIT", f"{err.code}: {err.message}") from None
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _run(
+        self, job: QueryJob, session: EngineSession, catalogs: Catalogs, scratch: Path
+    ) -> Outcome:
+        sql = job.sql
+        parameters = job.parameters
+        utility = recognise(sql)
+        if utility is not None and utility.kind == "execute":
+            sql, parameters = self._prepared(job, utility)
+            utility = recognise(sql)
+        if utility is not None:
+            result = run_utility(utility, catalogs)
+            kind = "UTILITY" if utility.kind in UTILITY_KINDS else "DDL"
+            return self._text(job, result, kind, _substatement(utility))
+        tree = dialect.parse(sql)
+        if parameters or any(True for _ in tree.find_all(exp.Placeholder)):
+            tree = dialect.bind_parameters(tree, list(parameters or []))
+        if isinstance(tree, exp.Create) and tree.args.get("kind", "").upper() == "TABLE":
+            if tree.expression is not None:
+                write = create_table_as_select(
+                    tree, catalogs, session, job.output_prefix, job.query_id, scratch / "ctas"
+                )
+                return self._written(
+                    job, write.rows, write.files, catalogs, "DDL", "CREATE_TABLE_AS_SELECT"
+                )
+            return self._text(job, create_table(tree, catalogs), "DDL", "CREATE_TABLE")
+        if isinstance(tree, exp.Insert):
+            write = insert_into(tree, catalogs, session, scratch / "insert")
+            return self._written(job, write.rows, write.files, catalogs, "DML", "INSERT")
+        if isinstance(tree, exp.Describe):
+            result = run_utility(Utility("describe", name=tree.this.sql()), catalogs)
+            return self._text(job, result, "UTILITY", "DESCRIBE")
+        if isinstance(tree, exp.Query):
+            return self._select(job, tree, catalogs, session, scratch)
+        raise QueryFailed(
+            "NOT_SUPPORTED", f"line 1:1: This statement is not supported in tule: {sql[:60]}"
+        )
+
+    def _prepared(self, job: QueryJob, utility: Utility) -> tuple[str, list[str]]:
+        statement = job.prepared.find(job.account, job.region, job.workgroup, utility.name)
+        if statement is None:
+            raise QueryFailed(
+                "NOT_FOUND", f"line 1:1: Prepared statement not found: {utility.name}"
+            )
+        values: list[str] = []
+        if utility.using:
+            holder = dialect.parse(f"SELECT {utility.using}")
+            values = [e.sql(dialect=dialect.READ) for e in holder.expressions]
+        return statement["QueryStatement"], values
+
+    def _select(
+        self,
+        job: QueryJob,
+        tree: exp.Expression,
+        catalogs: Catalogs,
+        session: EngineSession,
+        scratch: Path,
+    ) -> Outcome:
+        bound = bind_tables(tree, catalogs, session)
+        sql = dialect.to_duckdb(bound)
+        local = scratch / "result.csv"
+        written = session.write_csv(sql, local)
+        url = result_url(job.output_prefix, job.query_id, ".csv")
+        self.results.put_file(url, local, "text/csv")
+        columns = column_info(written.columns)
+        self.results.put_metadata(url + ".metadata", columns)
+        return Outcome(
+            "DML", "SELECT", url, columns, has_header=True, scanned_bytes=catalogs.scanned_bytes
+        )
+
+    def _text(self, job: QueryJob, result: TextResult, kind: str, sub: str | None) -> Outcome:
+        url = result_url(job.output_prefix, job.query_id, ".txt")
+        self.results.put_text_rows(url, result.rows)
+        columns = string_columns(*result.columns) if result.columns else []
+        return Outcome(kind, sub, url, columns)
+
+    def _written(
+        self, job: QueryJob, rows: int, files: list[str], catalogs: Catalogs, kind: str, sub: str
+    ) -> Outcome:
+        manifest = result_url(job.output_prefix, job.query_id, "-manifest.csv")
+        self.results.put_bytes(manifest, "".join(f + "\n" for f in files).encode(), "text/csv")
+        suffix = ".txt" if kind == "DDL" else ".csv"
+        url = result_url(job.output_prefix, job.query_id, suffix)
+        self.results.put_text_rows(url, [])
+        return Outcome(
+            kind,
+            sub,
+            url,
+            [],
+            scanned_bytes=catalogs.scanned_bytes,
+            update_count=rows,
+            manifest=manifest,
+        )
+
+
+def _substatement(utility: Utility) -> str:
+    return {
+        "show_tables": "SHOW_TABLES",
+        "show_databases": "SHOW_DATABASES",
+        "show_partitions": "SHOW_PARTITIONS",
+        "show_columns": "SHOW_COLUMNS",
+        "show_create_table": "SHOW_CREATE_TABLE",
+        "show_tblproperties": "SHOW_TBLPROPERTIES",
+        "describe": "DESCRIBE_TABLE",
+        "create_database": "CREATE_DATABASE",
+        "drop_database": "DROP_DATABASE",
+        "drop_table": "DROP_TABLE",
+        "msck_repair": "REPAIR_TABLE",
+        "add_partition": "ALTER_TABLE_ADD_PARTITION",
+        "drop_partition": "ALTER_TABLE_DROP_PARTITION",
+    }.get(utility.kind, utility.kind.upper())
+
+
+def _position_of(word: str, sql: str) -> tuple[int, int]:
+    match = re.search(rf"(?<![\w\"]){re.escape(word)}(?![\w])|\"{re.escape(word)}\"", sql, re.I)
+    if match is None:
+        return 1, 1
+    before = sql[: match.start()]
+    return before.count("\n") + 1, match.start() - (before.rfind("\n") + 1) + 1
+
+
+def translate(err: EngineError, sql: str) -> QueryFailed:
+    """An engine error as Athena states it."""
+    message = err.message.split("\n")[0].strip()
+    if err.kind == "interrupted":
+        return QueryFailed("", "Query cancelled by user", category=2)
+    function = re.search(r"Function with name (\w+) does not exist", message)
+    if function is not None and err.kind in ("binder", "catalog"):
+        line, col = _position_of(function.group(1), sql)
+        return QueryFailed(
+            "FUNCTION_NOT_FOUND",
+            f"line {line}:{col}: Function '{function.group(1)}' not registered",
+        )
+    if err.kind == "binder":
+        column = re.search(r'Referenced column "([^"]+)" not found', message)
+        if column is not None:
+            line, col = _position_of(column.group(1), sql)
+            return column_not_found(column.group(1), line, col)
+        if (
+            "No function matches" in message
+            or "Cannot compare" in message
+            or "Cannot mix" in message
+        ):
+            return QueryFailed("TYPE_MISMATCH", f"line 1:1: {message}")
+        return QueryFailed("SYNTAX_ERROR", f"line 1:1: {message}")
+    if err.kind == "parser":
+        return QueryFailed("SYNTAX_ERROR", f"line 1:1: {message}")
+    if err.kind == "catalog":
+        return QueryFailed("SYNTAX_ERROR", f"line 1:1: {message}")
+    if err.kind == "conversion":
+        return QueryFailed("INVALID_CAST_ARGUMENT", message, error_type=DATA_ERROR)
+    if err.kind == "io":
+        return QueryFailed("HIVE_CURSOR_ERROR", message, error_type=DATA_ERROR)
+    return QueryFailed("GENERIC_INTERNAL_ERROR", message, category=1, error_type=INTERNAL_ERROR)

@@ -1,0 +1,483 @@
+"""Kinesis Data Streams: durable streams of shards, read back in order per partition key.
+
+State is scoped by (account, region). Stream records (shards, lineage, tags, consumers) are in a
+MetadataStore (`<data dir>/kinesis/kinesis.db`); each shard's records are in a durable,
+group-committed shard log (`tule.storage.shard_log`) under `<data dir>/kinesis/streams/`. A
+PutRecord or PutRecords answer means the records are on disk when fsync is on. Streams are
+ACTIVE as soon as CreateStream returns (AWS takes tens of seconds; boto3's `stream_exists`
+waiter, which polls every 10 s, then finishes at its first poll) and resharding is immediate,
+so UPDATING is never observed. Throughput limits (spec §6.3) apply to API callers unless
+`Settings.kinesis_throughput_limits` is off; time comes from the injected clock.
+
+The domain API for other tule services (in process, never over HTTP; no throughput limits):
+
+    kinesis: Kinesis = env.peer("kinesis")
+    arn = kinesis.stream_arn(account, region, "clicks")          # or pass an ARN
+    for shard in kinesis.shards(account, region, arn):
+        records = kinesis.read_shard(account, region, arn, shard.shard_id,
+                                     after_sequence_number=None, limit=10000)
+
+- `stream_arn(account, region, stream_name_or_arn) -> str`
+- `shards(account, region, stream_name_or_arn) -> list[ShardView]`: every shard still within
+  retention, open and closed, in shard-id order, with its lineage.
+- `read_shard(account, region, stream_name_or_arn, shard_id, *, after_sequence_number:
+  str | None, limit: int = 10000) -> list[StreamRecord]`: records after that sequence number
+  (None: from the trim horizon), oldest first, at most `limit`.
+
+Each raises `AwsError` ResourceNotFoundException for an unknown stream or shard. KPL-aggregated
+records come back as stored; `tule.services.kinesis.aggregation.deaggregate` unpacks them.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+
+from tule.metadata import open_store
+from tule.services.base import ServiceEnv
+from tule.services.kinesis import consumers, records, resharding
+from tule.services.kinesis.catalog import Catalog, Live
+from tule.services.kinesis.errors import (
+    in_use,
+    invalid_argument,
+    limit_exceeded,
+    shard_not_found,
+    stream_exists,
+    stream_not_found,
+)
+from tule.services.kinesis.iterators import ShardIterator
+from tule.services.kinesis.models import (
+    DEFAULT_RETENTION_HOURS,
+    MAX_RETENTION_HOURS,
+    ON_DEMAND_SHARDS,
+    ON_DEMAND_STREAM_LIMIT,
+    SHARD_LIMIT,
+    Consumer,
+    Shard,
+    Stream,
+)
+from tule.services.kinesis.throughput import Throughput
+from tule.storage.shard_log import ShardLog
+
+__all__ = ["Kinesis", "ShardView", "StreamRecord"]
+
+
+@dataclass(frozen=True)
+class ShardView:
+    """A shard as other services see it."""
+
+    shard_id: str
+    parent_shard_id: str | None
+    adjacent_parent_shard_id: str | None
+    closed: bool
+
+
+@dataclass(frozen=True)
+class StreamRecord:
+    """A record as other services read it."""
+
+    sequence_number: str
+    data: bytes
+    partition_key: str
+    approximate_arrival_timestamp: float  # epoch seconds
+
+
+class Kinesis:
+    """The Kinesis Data Streams domain."""
+
+    def __init__(self, env: ServiceEnv) -> None:
+        env.data_dir.mkdir(parents=True, exist_ok=True)
+        self.clock = env.clock
+        self.store = open_store(str(env.data_dir / "kinesis.db"), fsync=env.fsync)
+        self.catalog = Catalog(self.store, env.data_dir / "streams", fsync=env.fsync)
+        self.meter = Throughput() if env.settings.kinesis_throughput_limits else None
+        self.fsync = env.fsync
+        # Threads that wait on shard-log flushes for PutRecords calls spanning several shards.
+        self._flushers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kinesis-flush")
+        # Serializes changes to stream records (create, delete, reshard, tags, ...).
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        self._flushers.shutdown(wait=True)
+        with self._lock:
+            self.catalog.close()
+            self.store.close()
+
+    def now(self) -> float:
+        return self.clock.time()
+
+    # Finding streams and shards
+
+    def live(self, account: str, region: str, name_or_arn: str) -> Live:
+        name = name_or_arn
+        if name_or_arn.startswith("arn:"):
+            parts = name_or_arn.split(":", 5)
+            resource = parts[5] if len(parts) == 6 else ""
+            if len(parts) != 6 or not resource.startswith("stream/"):
+                raise invalid_argument(f"Invalid StreamARN {name_or_arn}.")
+            name = resource[len("stream/") :].split("/", 1)[0]
+            if parts[3] != region or parts[4] != account:
+                raise stream_not_found(name, parts[4])
+        live = self.catalog.get(account, region, name)
+        if live is None:
+            raise stream_not_found(name, account)
+        return live
+
+    def stream(self, account: str, region: str, name_or_arn: str) -> Stream:
+        return self.live(account, region, name_or_arn).stream
+
+    def shard(self, live: Live, shard_id: str) -> Shard:
+        shard = live.stream.shard(shard_id)
+        if shard is None:
+            raise shard_not_found(shard_id, live.stream.name, live.stream.account)
+        return shard
+
+    def visible_shards(self, stream: Stream) -> list[Shard]:
+        """Open shards and the closed ones whose records may still be within retention."""
+        floor = self.now() - stream.retention_hours * 3600
+        return [s for s in stream.shards if s.closed_at is None or s.closed_at >= floor]
+
+    # Streams
+
+    def create_stream(
+        self,
+        account: str,
+        region: str,
+        name: str,
+        *,
+        shard_count: int | None,
+        mode: str | None,
+        tags: dict[str, str] | None = None,
+        max_record_kib: int | None = None,
+    ) -> Stream:
+        mode = mode or "PROVISIONED"
+        if mode == "PROVISIONED" and shard_count is None:
+            raise invalid_argument("ShardCount is required for PROVISIONED streams.")
+        count = shard_count if shard_count is not None else ON_DEMAND_SHARDS
+        with self._lock:
+            if self.catalog.get(account, region, name) is not None:
+                raise stream_exists(name, account)
+            scope = list(self.catalog.scope(account, region))
+            open_now = sum(len(live.stream.open_shards) for live in scope)
+            if open_now + count > SHARD_LIMIT:
+                raise limit_exceeded(
+                    f"This request would exceed the shard limit for the account {account} in "
+                    f"{region}. Current shard count for the account: {open_now}. Limit: "
+                    f"{SHARD_LIMIT}. Number of additional shards that would have resulted "
+                    f"from this request: {count}."
+                )
+            if mode == "ON_DEMAND":
+                on_demand = sum(1 for live in scope if live.stream.mode == "ON_DEMAND")
+                if on_demand >= ON_DEMAND_STREAM_LIMIT:
+                    raise limit_exceeded(
+                        f"This request would exceed the on-demand stream count limit for the "
+                        f"account {account} in {region}. Limit: {ON_DEMAND_STREAM_LIMIT}."
+                    )
+            now = self.now()
+            stream = Stream(
+                account=account,
+                region=region,
+                name=name,
+                uid=uuid.uuid4().hex[:20],
+                created=now,
+                mode=mode,
+                tags=dict(tags or {}),
+                max_record_kib=max_record_kib or 1024,
+            )
+            resharding.initial_shards(stream, count, now)
+            self.catalog.add(stream)
+            return stream
+
+    def delete_stream(
+        self, account: str, region: str, name_or_arn: str, *, enforce_consumer_deletion: bool
+    ) -> None:
+        with self._lock:
+            live = self.live(account, region, name_or_arn)
+            if live.stream.consumers and not enforce_consumer_deletion:
+                raise in_use(
+                    f"Stream {live.stream.name} under account {account} has registered "
+                    "consumers. Set EnforceConsumerDeletion to delete it with them."
+                )
+            with live.lock:
+                self.catalog.remove(live)
+            if self.meter is not None:
+                self.meter.forget(live.stream.uid)
+
+    def list_streams(self, account: str, region: str) -> list[Stream]:
+        return [live.stream for live in self.catalog.scope(account, region)]
+
+    def _change(self, live: Live) -> None:
+        """Persist a changed stream record (caller holds `_lock`)."""
+        self.catalog.save(live.stream)
+
+    def set_retention(
+        self, account: str, region: str, name_or_arn: str, hours: int, *, increase: bool
+    ) -> None:
+        with self._lock:
+            live = self.live(account, region, name_or_arn)
+            stream = live.stream
+            current = stream.retention_hours
+            if hours < DEFAULT_RETENTION_HOURS:
+                raise invalid_argument(
+                    f"Minimum allowed retention period is {DEFAULT_RETENTION_HOURS} hours. "
+                    f"Requested retention period ({hours} hours) is too short."
+                )
+            if hours > MAX_RETENTION_HOURS:
+                raise invalid_argument(
+                    f"Maximum allowed retention period is {MAX_RETENTION_HOURS} hours. "
+                    f"Requested retention period ({hours} hours) is too long."
+                )
+            if increase and hours < current:
+                raise invalid_argument(
+                    f"Requested retention period ({hours} hours) for stream {stream.name} can "
+                    f"not be shorter than existing retention period ({current} hours). Use "
+                    "DecreaseRetentionPeriod API."
+                )
+            if not increase and hours > current:
+                raise invalid_argument(
+                    f"Requested retention period ({hours} hours) for stream {stream.name} can "
+                    f"not be longer than existing retention period ({current} hours). Use "
+                    "IncreaseRetentionPeriod API."
+                )
+            stream.retention_hours = hours
+            self._change(live)
+            now = self.now()
+            for log in live.logs.values():
+                records.horizon(live, log, now)  # trims what fell out of retention
+
+    def update_stream_mode(self, account: str, region: str, arn: str, mode: str) -> None:
+        with self._lock:
+            live = self.live(account, region, arn)
+            if live.stream.mode == mode:
+                raise invalid_argument(f"Stream {live.stream.name} is already in {mode} mode.")
+            live.stream.mode = mode
+            self._change(live)
+
+    # Resharding
+
+    def reshard(
+        self, account: str, region: str, name_or_arn: str, how: str, *args: object
+    ) -> tuple[int, int]:
+        """Split, merge or uniformly scale; the open shard counts before and after."""
+        with self._lock:
+            live = self.live(account, region, name_or_arn)
+            stream = live.stream
+            with live.lock:
+                before = len(stream.open_shards)
+                snapshot = stream.to_record()
+                now = self.now()
+                try:
+                    if how == "split":
+                        new = resharding.split(stream, *args, now)  # type: ignore[arg-type]
+                    elif how == "merge":
+                        new = resharding.merge(stream, *args, now)  # type: ignore[arg-type]
+                    else:
+                        new = resharding.uniform(stream, *args, now)  # type: ignore[arg-type]
+                    self.catalog.add_shards(live, new)
+                    self._change(live)
+                except BaseException:
+                    # Nothing half-done survives a refused or failed reshard.
+                    live.stream = Stream.from_record(stream.account, stream.region, snapshot)
+                    raise
+                live.reroute()
+                return before, len(stream.open_shards)
+
+    # Tags
+
+    def tag(self, account: str, region: str, name_or_arn: str, tags: dict[str, str]) -> None:
+        with self._lock:
+            live = self.live(account, region, name_or_arn)
+            merged = {**live.stream.tags, **tags}
+            if len(merged) > 50:
+                raise limit_exceeded(
+                    f"Failed to add tags to stream {live.stream.name} under account {account} "
+                    "because a given stream cannot have more than 50 tags."
+                )
+            live.stream.tags = merged
+            self._change(live)
+
+    def untag(self, account: str, region: str, name_or_arn: str, keys: list[str]) -> None:
+        with self._lock:
+            live = self.live(account, region, name_or_arn)
+            live.stream.tags = {k: v for k, v in live.stream.tags.items() if k not in keys}
+            self._change(live)
+
+    # Records
+
+    def put(
+        self,
+        account: str,
+        region: str,
+        name_or_arn: str,
+        entries: list[records.Entry],
+        *,
+        whole: bool,
+        dry_run: bool = False,
+    ) -> list[records.Put]:
+        """PutRecord (`whole`: one entry, a throttle fails the call) or PutRecords."""
+        live = self.live(account, region, name_or_arn)
+        return records.put(
+            live,
+            entries,
+            self.now(),
+            self.meter,
+            whole=whole,
+            record_limit=live.stream.max_record_kib * 1024,
+            commit=self._commit,
+            dry_run=dry_run,
+        )
+
+    def _commit(self, pending: list[tuple[ShardLog, int]]) -> None:
+        """Wait until several shard logs are durable, flushing them side by side: a PutRecords
+        spread over four shards then waits about one flush, not four in a row."""
+        if len(pending) < 2 or not self.fsync:
+            records.commit_in_turn(pending)
+            return
+        futures = [self._flushers.submit(log.commit, stop) for log, stop in pending[1:]]
+        log, stop = pending[0]
+        log.commit(stop)
+        for future in futures:
+            future.result()
+
+    def check_iterator(self, account: str, region: str, token: str) -> None:
+        """Whether GetRecords would accept the iterator (for DryRun); raises if not."""
+        it = ShardIterator.decode(token, int(self.now() * 1000))
+        live = self.catalog.get(account, region, it.stream)
+        if live is None or live.stream.uid != it.uid:
+            raise stream_not_found(it.stream, account)
+        self.shard(live, it.shard_id)
+
+    def shard_iterator(
+        self,
+        account: str,
+        region: str,
+        name_or_arn: str,
+        shard_id: str,
+        kind: str,
+        *,
+        sequence_number: str | None = None,
+        timestamp: datetime | None = None,
+    ) -> str:
+        live = self.live(account, region, name_or_arn)
+        shard = self.shard(live, shard_id)
+        now = self.now()
+        position = records.iterator_position(
+            live, shard, kind, now, sequence_number=sequence_number, timestamp=timestamp
+        )
+        s = live.stream
+        return ShardIterator(
+            s.account, s.region, s.name, s.uid, shard.shard_id, position, int(now * 1000)
+        ).encode()
+
+    def get_records(
+        self, account: str, region: str, token: str, limit: int, stream_arn: str | None
+    ) -> tuple[records.Batch, str | None]:
+        """A GetRecords call: the batch and the next iterator (None at a closed shard's end)."""
+        now = self.now()
+        it = ShardIterator.decode(token, int(now * 1000))
+        if it.account != account or it.region != region:
+            raise invalid_argument("Invalid ShardIterator.")
+        live = self.catalog.get(account, region, it.stream)
+        if live is None or live.stream.uid != it.uid:
+            raise stream_not_found(it.stream, account)
+        if stream_arn is not None and stream_arn != live.stream.arn:
+            raise invalid_argument(
+                f"StreamARN {stream_arn} does not match the stream of the ShardIterator."
+            )
+        shard = self.shard(live, it.shard_id)
+        records.check_read(self.meter, live, shard, now)
+        batch = records.get(live, shard, it.position, limit, now)
+        records.charge_read(self.meter, live, shard, batch)
+        if batch.next_position is None:
+            return batch, None
+        s = live.stream
+        following = ShardIterator(
+            s.account, s.region, s.name, s.uid, shard.shard_id, batch.next_position, int(now * 1000)
+        )
+        return batch, following.encode()
+
+    # Consumers (registration only: SubscribeToShard is not served)
+
+    def register_consumer(self, account: str, region: str, arn: str, name: str) -> Consumer:
+        with self._lock:
+            live = self.live(account, region, arn)
+            consumer = consumers.register(live.stream, name, self.now())
+            self._change(live)
+            return consumer
+
+    def find_consumer(
+        self, account: str, region: str, stream_arn: str | None, name: str | None, arn: str | None
+    ) -> tuple[Stream, Consumer]:
+        if stream_arn is None:
+            if arn is None:
+                raise invalid_argument(
+                    "Either ConsumerARN or StreamARN and ConsumerName are required."
+                )
+            stream_arn = consumers.stream_arn_of(arn)
+        elif name is None and arn is None:
+            raise invalid_argument("ConsumerName is required with StreamARN.")
+        stream = self.stream(account, region, stream_arn)
+        return stream, consumers.find(stream, name, arn)
+
+    def deregister_consumer(
+        self, account: str, region: str, stream_arn: str | None, name: str | None, arn: str | None
+    ) -> None:
+        with self._lock:
+            stream, consumer = self.find_consumer(account, region, stream_arn, name, arn)
+            del stream.consumers[consumer.name]
+            self._change(self.live(account, region, stream.arn))
+
+    def open_shard_count(self, account: str, region: str) -> tuple[int, int]:
+        """Open shards and on-demand streams in this account and region."""
+        scope = list(self.catalog.scope(account, region))
+        return (
+            sum(len(live.stream.open_shards) for live in scope),
+            sum(1 for live in scope if live.stream.mode == "ON_DEMAND"),
+        )
+
+    # The in-process API for other services
+
+    def stream_arn(self, account: str, region: str, stream_name_or_arn: str) -> str:
+        return self.stream(account, region, stream_name_or_arn).arn
+
+    def shards(self, account: str, region: str, stream_name_or_arn: str) -> list[ShardView]:
+        stream = self.stream(account, region, stream_name_or_arn)
+        return [
+            ShardView(s.shard_id, s.parent_shard_id, s.adjacent_parent_shard_id, not s.is_open)
+            for s in sorted(self.visible_shards(stream), key=lambda s: s.index)
+        ]
+
+    def read_shard(
+        self,
+        account: str,
+        region: str,
+        stream_name_or_arn: str,
+        shard_id: str,
+        *,
+        after_sequence_number: str | None,
+        limit: int = 10000,
+    ) -> list[StreamRecord]:
+        live = self.live(account, region, stream_name_or_arn)
+        shard = self.shard(live, shard_id)
+        now = self.now()
+        if after_sequence_number is None:
+            position = 0
+        else:
+            position = records.iterator_position(
+                live,
+                shard,
+                "AFTER_SEQUENCE_NUMBER",
+                now,
+                sequence_number=after_sequence_number,
+                timestamp=None,
+            )
+        batch = records.get(live, shard, position, limit, now, max_bytes=None)
+        return [
+            StreamRecord(seq, data, key.decode(), arrival / 1000)
+            for (_, arrival, key, data), seq in zip(
+                batch.records, batch.sequence_numbers, strict=True
+            )
+        ]

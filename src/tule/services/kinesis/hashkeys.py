@@ -1,0 +1,43 @@
+"""Routing a record to a shard: the MD5 of its partition key (or its ExplicitHashKey) read as
+a 128-bit integer, looked up among the open shards' hash-key ranges (spec §6.1)."""
+
+from __future__ import annotations
+
+import hashlib
+from bisect import bisect_right
+from dataclasses import dataclass
+
+from tule.services.kinesis.errors import invalid_argument
+from tule.services.kinesis.models import MAX_HASH_KEY, Shard
+
+
+def partition_hash(partition_key: str) -> int:
+    return int.from_bytes(hashlib.md5(partition_key.encode("utf-8")).digest(), "big")
+
+
+def explicit_hash(text: str) -> int:
+    value = int(text)
+    if value > MAX_HASH_KEY:
+        raise invalid_argument(
+            f"Invalid ExplicitHashKey. ExplicitHashKey must be in the range: "
+            f"[0, 2^128-1]. Specified value was {text}"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Router:
+    """The open shards of a stream, ordered by range, for lookups by hash key. Built anew when
+    the shards change, so routing never sees a half-updated list."""
+
+    shards: tuple[Shard, ...]
+    starts: tuple[int, ...]
+
+    @classmethod
+    def of(cls, shards: list[Shard]) -> Router:
+        ordered = sorted((s for s in shards if s.is_open), key=lambda s: s.start_hash)
+        return cls(tuple(ordered), tuple(s.start_hash for s in ordered))
+
+    def route(self, hash_key: int) -> Shard:
+        # Open shards always cover the whole key space, so this never falls off either end.
+        return self.shards[bisect_right(self.starts, hash_key) - 1]
