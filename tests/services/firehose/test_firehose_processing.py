@@ -13,7 +13,6 @@ from firehose_helpers import body, keys, s3_destination, unique
 from tule.clock import ManualClock
 from tule.errors import AwsError
 from tule.services.firehose import prefixes
-from tule.services.firehose.aggregation import MAGIC, deaggregate
 from tule.services.firehose.timeformat import compile_pattern
 
 INSTANT = datetime(2018, 8, 27, 10, 30, 5, 123000, tzinfo=UTC)
@@ -63,24 +62,6 @@ def test_error_output_type_is_only_for_the_error_prefix() -> None:
     with pytest.raises(AwsError) as err:
         prefixes.validate("!{firehose:error-output-type}/", "e/", dynamic_partitioning=False)
     assert err.value.code == "InvalidArgumentException"
-
-
-def test_kpl_records_deaggregate_and_others_pass_through() -> None:
-    from aws_kinesis_agg.aggregator import RecordAggregator
-
-    aggregator = RecordAggregator()
-    aggregator.add_user_record("a", b"one")
-    aggregator.add_user_record("b", b"two")
-    _, _, packed = aggregator.clear_and_get().get_contents()
-    records = deaggregate(packed)
-    assert records is not None
-    assert [(r.partition_key, r.data, r.sub_sequence) for r in records] == [
-        ("a", b"one", 0),
-        ("b", b"two", 1),
-    ]
-    assert deaggregate(b"plain") is None
-    assert deaggregate(packed[:-1] + b"\x00") is None  # digest mismatch
-    assert deaggregate(MAGIC + b"x" * 20) is None
 
 
 def _dynamic(firehose: Any, bucket: str, processors: list[dict[str, Any]]) -> str:

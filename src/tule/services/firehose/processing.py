@@ -21,9 +21,9 @@ from typing import Any
 import jq
 
 from tule.services.firehose import destination
-from tule.services.firehose.aggregation import deaggregate
 from tule.services.firehose.buffer import NewRow
 from tule.services.firehose.prefixes import parse
+from tule.services.kinesis import deaggregate, is_aggregated
 
 PROCESSING_FAILED = "!processing-failed"
 PARTITIONING_FAILED = "!partitioning-failed"
@@ -72,15 +72,14 @@ def split(items: list[Item], dest: destination.Shape, *, kinesis_source: bool) -
         return items
     out: list[Item] = []
     for item in items:
-        users = deaggregate(item.data)
-        if users is None:
+        if not is_aggregated(item.data):
             out.append(item)
             continue
-        for user in users:
+        for user in deaggregate(item.data):
             meta = None
             if item.kinesis is not None:
-                meta = item.kinesis | {"subsequenceNumber": user.sub_sequence}
-                if user.partition_key is not None:
+                meta = item.kinesis | {"subsequenceNumber": user.sub_sequence_number}
+                if user.partition_key:
                     meta["partitionKey"] = user.partition_key
             out.append(Item(item.arrival_ms, user.data, meta))
     if deagg is None:

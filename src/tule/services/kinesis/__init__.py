@@ -39,6 +39,7 @@ from datetime import datetime
 from tule.metadata import open_store
 from tule.services.base import ServiceEnv
 from tule.services.kinesis import consumers, records, resharding
+from tule.services.kinesis.aggregation import UserRecord, deaggregate, is_aggregated
 from tule.services.kinesis.catalog import Catalog, Live
 from tule.services.kinesis.errors import (
     in_use,
@@ -62,7 +63,14 @@ from tule.services.kinesis.models import (
 from tule.services.kinesis.throughput import Throughput
 from tule.storage.shard_log import ShardLog
 
-__all__ = ["Kinesis", "ShardView", "StreamRecord"]
+__all__ = [
+    "Kinesis",
+    "ShardView",
+    "StreamRecord",
+    "UserRecord",
+    "deaggregate",
+    "is_aggregated",
+]
 
 
 @dataclass(frozen=True)
