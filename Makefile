@@ -56,6 +56,7 @@ bench-streams: install
 bench-lake: install
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python benchmarks/athena.py
+	$(BIN)/python benchmarks/athena_tpch.py
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks demo

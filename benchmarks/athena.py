@@ -7,8 +7,7 @@ Measured in one run, medians of 3 (after one warm-up each):
   the same query on the same file directly. Target (issue Lake): tule <= 1.3x DuckDB + 150 ms.
 - a trivial query's round trip (`SELECT 1`: start, tight polling, results). Target <= 50 ms.
 
-TPC-H is not run: DuckDB's `tpch` extension cannot be downloaded here, and the PyPI wheel
-`duckdb-extension-tpch==1.5.5` only loads into duckdb 1.5.5 (we ship 2.0.1).
+The 22 TPC-H queries are `athena_tpch.py` (its data is generated in a side environment).
 
 The server runs in its own process (`tule serve`, fsync on, as shipped).
 

@@ -8,10 +8,15 @@ The port speaks plain SQL (DuckDB's dialect) and `TableSource`s; it knows nothin
 come out as `EngineError` with a `kind` the caller maps onto its own error vocabulary:
 `parser`, `binder` (unknown column or function, type mismatch at bind time), `catalog`,
 `conversion`, `interrupted`, `io` or `other`.
+
+Tables are scanned through views: `register_table` makes one private to the session;
+`scan_view` hands out one shared by all sessions over files that never change in place (see
+`duckdb_shared`), which a later query reuses without a statement.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -21,6 +26,7 @@ from typing import Any
 
 import duckdb
 
+from tule.engines.duckdb_shared import SharedViews, identity
 from tule.engines.duckdb_sources import DataFile, TableSource, scan_sql
 from tule.engines.duckdb_types import TrinoColumn, quote_identifier, trino_column
 
@@ -103,9 +109,15 @@ def _java_double(col: str) -> str:
 class EngineSession:
     """One connection: register tables, run one query, interrupt it from another thread."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, workdir: Path) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        workdir: Path,
+        shared: SharedViews | None = None,
+    ) -> None:
         self.con = con
         self.workdir = workdir
+        self._shared = shared
         self._lock = threading.Lock()
         self._closed = False
         self._interrupted = False
@@ -126,17 +138,45 @@ class EngineSession:
         """Make `view` scan `source`; returns the source with its files' columns filled in."""
         kind = source.format.kind
         if kind == "parquet" and source.files:
-            described = self._run(
-                "DESCRIBE SELECT * FROM read_parquet(?, union_by_name=true)",
-                [[f.path for f in source.files]],
-            ).fetchall()
-            source = _with_file_columns(source, [(r[0], r[1]) for r in described])
+            described = self._describe_parquet([f.path for f in source.files])
+            source = _with_file_columns(source, described)
         arrow_names: dict[str, str] = {}
         if kind == "orc":
             source = self._register_orc(source, arrow_names)
         sql = scan_sql(source, lambda f: arrow_names[f.path])
         self._run(f"CREATE OR REPLACE TEMP VIEW {quote_identifier(view)} AS {sql}")
         return source
+
+    def scan_view(self, source: TableSource, private_name: str) -> str:
+        """The name of a view that scans `source`, shared with later sessions when its files
+        never change in place (S3 objects); ORC sources, whose Arrow tables belong to this
+        connection, and unreadable files get a private view named `private_name`."""
+        shared = self._shared
+        files = identity([f.path for f in source.files])
+        if shared is None or files is None or source.format.kind == "orc":
+            self.register_table(private_name, source)
+            return private_name
+        if source.format.kind == "parquet" and source.files:
+            paths = [f.path for f in source.files]
+            described = shared.described(files, lambda: self._describe_parquet(paths))
+            source = _with_file_columns(source, described)
+        sql = scan_sql(source)
+        return shared.view(
+            sql,
+            lambda name: self._run(f"CREATE OR REPLACE VIEW {quote_identifier(name)} AS {sql}"),
+            self._drop_view,
+        )
+
+    def _describe_parquet(self, paths: list[str]) -> list[tuple[str, str]]:
+        rows = self._run(
+            "DESCRIBE SELECT * FROM read_parquet(?, union_by_name=true)", [paths]
+        ).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def _drop_view(self, name: str) -> None:
+        # An interrupted session cannot drop it: the view stays, unused, until the engine closes.
+        with contextlib.suppress(EngineError):
+            self._run(f"DROP VIEW IF EXISTS {quote_identifier(name)}")
 
     def _register_orc(self, source: TableSource, names: dict[str, str]) -> TableSource:
         from pyarrow import orc
@@ -266,11 +306,12 @@ class DuckDbEngine:
         for name, value in (settings or {}).items():
             self._db.execute(f"SET GLOBAL {name} = {_sql_value(value)}")
         self._lock = threading.Lock()
+        self._shared = SharedViews()
 
     def session(self) -> EngineSession:
         with self._lock:
             con = self._db.cursor()
-        return EngineSession(con, self.workdir)
+        return EngineSession(con, self.workdir, self._shared)
 
     def close(self) -> None:
         with self._lock:

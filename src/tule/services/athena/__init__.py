@@ -69,7 +69,12 @@ class Athena:
         self.workgroups = WorkGroups(self.store, env.clock)
         self.named_queries = NamedQueries(self.store)
         self.prepared = PreparedStatements(self.store, env.clock)
-        self.engine = DuckDbEngine(env.data_dir / "engine", settings={"integer_division": True})
+        # Parquet footers are cached across queries: S3 objects are immutable files (an
+        # overwrite is a new file), and DuckDB checks a cached footer against the file's mtime.
+        self.engine = DuckDbEngine(
+            env.data_dir / "engine",
+            settings={"integer_division": True, "parquet_metadata_cache": True},
+        )
         s3 = env.peer("s3")
         self.results = ResultStore(s3)
         runner = QueryRunner(
@@ -138,7 +143,14 @@ class Athena:
         )
 
     def get_query_execution(self, account: str, region: str, query_id: str) -> Shape:
-        return _execution_shape(self.executions.get(account, region, query_id))
+        """The execution; an unfinished one is answered once its state changes or after a
+        short hold (see `executions`), so tight polling costs the query nothing."""
+        record = self.executions.get(account, region, query_id)
+        state = record["Status"]["State"]
+        if state not in TERMINAL:
+            self.executions.hold(query_id, state)
+            record = self.executions.get(account, region, query_id)
+        return _execution_shape(record)
 
     def wait(self, account: str, region: str, query_id: str, timeout: float = 60.0) -> Shape:
         """Poll until the execution ends (in-process callers: benchmarks, other services)."""

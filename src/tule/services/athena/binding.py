@@ -21,7 +21,7 @@ from typing import Any
 from sqlglot import exp
 
 from tule.engines.duckdb_engine import EngineError, EngineSession
-from tule.engines.duckdb_sources import Column, sql_string
+from tule.engines.duckdb_sources import Column, TableSource, sql_string
 from tule.engines.duckdb_types import duckdb_type, quote_identifier
 from tule.errors import AwsError
 from tule.services.athena import dialect
@@ -42,6 +42,8 @@ class Catalogs:
     default_database: str | None
     scanned_bytes: int = 0
     files_read: list[str] = field(default_factory=list)
+    # (database, table, files) -> the view already registered for them in this query
+    bound: dict[tuple[str, str, tuple[str, ...]], str] = field(default_factory=dict)
     _views: int = 0
 
     def get_table(self, database: str, name: str, where: exp.Expression | None = None) -> Shape:
@@ -152,9 +154,14 @@ def prune(
 
 def bind_tables(tree: exp.Expression, catalogs: Catalogs, session: EngineSession) -> exp.Expression:
     """Register every catalog table the query reads and point the query at the views."""
+    # A name read again in the same query (TPC-H names `nation` up to 4 times) is looked up
+    # and listed once; partitioned tables are pruned per reference, by that SELECT's WHERE.
+    looked_up: dict[tuple[str, str], Shape] = {}
+    listed: dict[tuple[str, str], TableSource] = {}
     for table in dialect.table_references(tree):
         _catalog, database, name = dialect.table_name_parts(table, catalogs.default_database)
-        glue_table = catalogs.get_table(database, name, table)
+        glue_table = looked_up.get((database, name)) or catalogs.get_table(database, name, table)
+        looked_up[(database, name)] = glue_table
         if (glue_table.get("TableType") or "").upper() == "VIRTUAL_VIEW":
             raise QueryFailed(
                 "NOT_SUPPORTED", f"line 1:1: Views are not supported in tule: {database}.{name}"
@@ -166,9 +173,22 @@ def bind_tables(tree: exp.Expression, catalogs: Catalogs, session: EngineSession
             predicates = _partition_predicates(table, keys)
             if predicates:
                 chosen = prune(session, keys, chosen, predicates)
-        source = build_source(glue_table, chosen, catalogs.reader)
-        view = catalogs.next_view()
-        session.register_table(view, source)
+        source = listed.get((database, name)) or build_source(glue_table, chosen, catalogs.reader)
+        if not keys:
+            listed[(database, name)] = source
+        # A table named twice over the same files (a self-join, TPC-H's `nation n1, nation
+        # n2`) is registered once: each registration reads the files' schemas again.
+        reuse = (database, name, tuple(f.path for f in source.files))
+        view = catalogs.bound.get(reuse)
+        if view is None:
+            if catalogs.reader.copied(source.files):
+                # Copies live for this query only: a private view, never shared.
+                view = catalogs.next_view()
+                session.register_table(view, source)
+            else:
+                # S3's own immutable files: a view later queries reuse (see the engine).
+                view = session.scan_view(source, catalogs.next_view())
+            catalogs.bound[reuse] = view
         catalogs.scanned_bytes += source.scanned_bytes
         catalogs.files_read += [f.path for f in source.files]
         alias = table.alias or name

@@ -6,6 +6,13 @@ this module adds what that leaves different from Athena's behaviour:
 - `slice(array, start, length)` takes a length in Trino, an end index in DuckDB;
 - `from_unixtime` yields Trino's `timestamp`, not a zoned timestamp;
 - `array_distinct` keeps the first occurrences in their order;
+- a date plus or minus a day/week/month/quarter/year interval (`date '1998-12-01' - interval
+  '90' day`, `date_add('month', 3, date '1993-10-01')`) is a `date` in Trino, a timestamp in
+  DuckDB: the sum is cast back to DATE where the operand is known to be a date (a date literal,
+  a cast to date, `date(...)`, `current_date`, or such a sum itself). That also keeps a filter
+  like TPC-H's `l_shipdate <= date '1998-12-01' - interval '90' day` a date comparison, which
+  DuckDB pushes into the Parquet scan. A date *column* plus an interval is left a timestamp
+  (its type is not known here);
 - result columns without a name are `_col0`, `_col1`, ... (Trino's naming), not DuckDB's
   expression text;
 - integer division truncates (the session sets DuckDB's `integer_division`, see `runner`).
@@ -116,6 +123,58 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
     return node
 
 
+_DATE_UNITS = frozenset({"DAY", "WEEK", "MONTH", "QUARTER", "YEAR"})
+
+
+def _date_unit(unit: exp.Expression | None) -> bool:
+    name = unit.name.upper() if unit is not None else "DAY"
+    return name.removesuffix("S") in _DATE_UNITS
+
+
+def _is_date(node: exp.Expression) -> bool:
+    """Whether the expression is a date by its form alone (no column types needed)."""
+    if isinstance(node, exp.Paren):
+        return _is_date(node.this)
+    if isinstance(node, exp.Cast):
+        return node.to.is_type(exp.DataType.Type.DATE)
+    if isinstance(node, exp.Date | exp.CurrentDate | exp.TsOrDsToDate):
+        return True
+    return _date_arithmetic(node) is not None
+
+
+def _date_arithmetic(node: exp.Expression) -> exp.Expression | None:
+    """The date operand of `date +/- interval` or `date_add(unit, n, date)` in day-or-larger
+    units (a date in Trino), else None."""
+    if isinstance(node, exp.DateAdd | exp.DateSub):
+        if _date_unit(node.args.get("unit")) and _is_date(node.this):
+            return node.this
+        return None
+    if isinstance(node, exp.Add | exp.Sub):
+        left, right = node.this, node.expression
+        if isinstance(right, exp.Interval) and _date_unit(right.args.get("unit")):
+            return left if _is_date(left) else None
+        if isinstance(node, exp.Add) and isinstance(left, exp.Interval):
+            return right if _date_unit(left.args.get("unit")) and _is_date(right) else None
+    return None
+
+
+def _keep_dates(node: exp.Expression) -> exp.Expression:
+    """Cast `date +/- interval` back to DATE, as Trino types it (see the module docstring)."""
+    if _date_arithmetic(node) is None:
+        return node
+    # Already cast by an enclosing rewrite (the outermost sum is visited first).
+    parent = node.parent
+    if isinstance(parent, exp.Cast) and parent.to.is_type(exp.DataType.Type.DATE):
+        return node
+    return exp.Cast(this=node.copy(), to=exp.DataType.build("DATE"))
+
+
+def _translate(tree: exp.Expression) -> exp.Expression:
+    tree = tree.transform(_rewrite, copy=False)
+    # A second pass: the cast wraps a node whose parts the first pass may have rewritten.
+    return tree.transform(_keep_dates, copy=False)
+
+
 def _name_columns(select: exp.Select) -> None:
     """Trino names an unnamed result column `_col<position>`."""
     for i, projection in enumerate(select.expressions):
@@ -142,13 +201,12 @@ def to_duckdb(tree: exp.Expression) -> str:
     tree = tree.copy()
     for select in outermost_selects(tree):
         _name_columns(select)
-    tree = tree.transform(_rewrite, copy=False)
-    return tree.sql(dialect="duckdb")
+    return _translate(tree).sql(dialect="duckdb")
 
 
 def expression_to_duckdb(node: exp.Expression) -> str:
     """The DuckDB text of one expression (a predicate, a value)."""
-    return node.copy().transform(_rewrite, copy=False).sql(dialect="duckdb")
+    return _translate(node.copy()).sql(dialect="duckdb")
 
 
 def table_name_parts(table: exp.Table, default_database: str | None) -> tuple[str, str, str]:

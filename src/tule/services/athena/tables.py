@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,7 @@ class FileReader:
 
     s3: Any
     scratch: Path
+    _copies: dict[tuple[str, str], Path] = field(default_factory=dict)
 
     def files(self, location: str, *, with_compression: bool) -> tuple[DataFile, ...]:
         bucket, prefix = split_s3(location)
@@ -104,12 +105,21 @@ class FileReader:
         found = self.s3.object_file(bucket, key)
         if found is not None:
             return Path(found)
+        # Small (inline) or sealed objects are copied out, once per query.
+        copied = self._copies.get((bucket, key))
+        if copied is not None:
+            return copied
         self.scratch.mkdir(parents=True, exist_ok=True)
         target = self.scratch / uuid.uuid4().hex
         with open(target, "wb") as out:
             for chunk in self.s3.read_object(bucket, key):
                 out.write(chunk)
+        self._copies[(bucket, key)] = target
         return target
+
+    def copied(self, files: tuple[DataFile, ...] | list[DataFile]) -> bool:
+        """Whether any of the files is a copy made for this query (not S3's own file)."""
+        return any(Path(f.path).is_relative_to(self.scratch) for f in files)
 
 
 def partition_keys(table: Shape) -> tuple[Column, ...]:

@@ -1,0 +1,83 @@
+"""Views shared by every session of one engine, so a table read again costs no statement.
+
+Registering a table for a query takes two statements (describe the files, create a view), each
+of which reads the files' footers; for a short query over several tables that is a large part
+of its time. Files that never change in place (S3 objects are immutable files: an overwrite is
+a new file) can instead be described once and scanned through one view in the engine's own
+catalog that every later session reuses:
+
+- a file set's columns are remembered by the files' identities (path, size, modification time),
+  so a file that did change is described again;
+- a view is remembered by the text of the SELECT that scans the files, which names every file,
+  column and type, so equal text means an equal view.
+
+Both are bounded (least recently used first out); a dropped view is one no query has asked for
+in the last `MAX_VIEWS` registrations.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+
+MAX_VIEWS = 2048
+MAX_SCHEMAS = 4096
+
+FileIdentity = tuple[tuple[str, int, int], ...]
+Described = list[tuple[str, str]]
+
+
+def identity(paths: list[str]) -> FileIdentity | None:
+    """The files' (path, size, mtime) triples; None when one cannot be read."""
+    out = []
+    for path in paths:
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        out.append((path, stat.st_size, stat.st_mtime_ns))
+    return tuple(out)
+
+
+class SharedViews:
+    """The engine-wide caches of described file sets and of views (see the module doc)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._schemas: OrderedDict[FileIdentity, Described] = OrderedDict()
+        self._views: OrderedDict[str, str] = OrderedDict()
+        self._count = 0
+
+    def described(self, files: FileIdentity, describe: Callable[[], Described]) -> Described:
+        with self._lock:
+            found = self._schemas.get(files)
+            if found is not None:
+                self._schemas.move_to_end(files)
+                return found
+        columns = describe()
+        with self._lock:
+            self._schemas[files] = columns
+            while len(self._schemas) > MAX_SCHEMAS:
+                self._schemas.popitem(last=False)
+        return columns
+
+    def view(self, scan: str, create: Callable[[str], None], drop: Callable[[str], None]) -> str:
+        """The name of a view over `scan`, created with `create(name)` the first time."""
+        with self._lock:
+            name = self._views.get(scan)
+            if name is not None:
+                self._views.move_to_end(scan)
+                return name
+            self._count += 1
+            name = f"__tule_scan_{self._count}"
+        create(name)
+        evicted = []
+        with self._lock:
+            self._views[scan] = name
+            while len(self._views) > MAX_VIEWS:
+                evicted.append(self._views.popitem(last=False)[1])
+        for old in evicted:
+            drop(old)
+        return name
