@@ -28,8 +28,8 @@ from tule.errors import AwsError
 
 REQUEST_ID = "4442587FB7D0A2F9"
 
-# Event-stream outputs are framed in `application/vnd.amazon.eventstream` messages, which the
-# protocol modules do not write yet; their round trip waits for that support.
+# Event-stream outputs are framed in `application/vnd.amazon.eventstream` messages written by
+# `aws.eventstream`, not the protocol modules (Kinesis SubscribeToShard's are tested there).
 EVENT_STREAM_OUTPUTS = {
     ("s3", "SelectObjectContent"),
     ("logs", "StartLiveTail"),

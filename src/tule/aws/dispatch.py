@@ -12,13 +12,14 @@ from typing import Any
 import anyio
 
 from tule import ids
-from tule.aws import specs
+from tule.aws import eventstream, specs
 from tule.aws.auth import credential_scope, payload_mismatch, verify
 from tule.aws.body import PayloadMismatch
 from tule.aws.http import HttpRequest, HttpResponse
 from tule.aws.protocols import registry as protocols
 from tule.aws.routing import Route, route
 from tule.aws.validation import validate
+from tule.aws.workers import WorkerThreads, calling_loop
 from tule.clock import Clock
 from tule.config import Settings
 from tule.context import RequestContext
@@ -54,12 +55,21 @@ class Dispatcher:
         self.handlers = handlers
         self.domains = domains
         self.services = tuple(handlers)
+        # Answers still streaming events (SubscribeToShard), ended when the gateway closes.
+        self.streams = eventstream.EventStreams()
+        self.workers = WorkerThreads()
+
+    def close(self) -> None:
+        self.workers.close()
 
     def handle(self, req: HttpRequest) -> HttpResponse:
         try:
             r = route(req, self.services)
         except Exception as exc:
             return self._unroutable(exc, req)
+        return self._handle_routed(req, r)
+
+    def _handle_routed(self, req: HttpRequest, r: Route) -> HttpResponse:
         request_id = ids.s3_request_id() if r.service == "s3" else ids.request_id()
         try:
             prepared = self._prepare(req, r, request_id)
@@ -73,14 +83,14 @@ class Dispatcher:
     async def handle_async(self, req: HttpRequest) -> HttpResponse:
         """`handle` for the event loop: an operation whose handler is a coroutine (SageMaker
         Runtime's invocations, which only wait on a model server) runs right here, without a
-        worker thread; every other one goes to a worker thread, as `handle`."""
+        worker thread; every other one goes to a worker thread, as `handle`, routed once."""
         try:
             r = route(req, self.services)
-        except Exception:
-            return await anyio.to_thread.run_sync(self.handle, req)
+        except Exception as exc:
+            return self._unroutable(exc, req)
         handler = self.handlers.get(r.service, {}).get(r.operation or "")
         if handler is None or not inspect.iscoroutinefunction(handler):
-            return await anyio.to_thread.run_sync(self.handle, req)
+            return await self.workers.run(self._handle_routed, req, r)
         request_id = ids.request_id()
         try:
             prepared = self._prepare(req, r, request_id)
@@ -154,7 +164,10 @@ class Dispatcher:
 
     def _respond(self, prepared: _Prepared, output: dict[str, Any] | None) -> HttpResponse:
         ctx = prepared.ctx
-        resp = prepared.codec.serialize_response(prepared.op, output or {}, ctx.request_id)
+        if prepared.op.has_event_stream_output:
+            resp = eventstream.respond(prepared.op, output or {}, ctx.request_id, self.streams)
+        else:
+            resp = prepared.codec.serialize_response(prepared.op, output or {}, ctx.request_id)
         if ctx.response_status is not None:
             resp.status_code = ctx.response_status
         resp.headers.update(ctx.response_headers)
@@ -176,6 +189,9 @@ def _await(awaitable: Any) -> Any:
     async def wait() -> Any:
         return await awaitable
 
+    loop = calling_loop()
+    if loop is not None:  # one of the dispatcher's worker threads
+        return asyncio.run_coroutine_threadsafe(wait(), loop).result()
     try:
         return anyio.from_thread.run(wait)
     except RuntimeError:  # not an event loop's worker thread

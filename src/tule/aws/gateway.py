@@ -67,13 +67,21 @@ class Gateway:
             },
         }
 
+    def end_streams(self) -> None:
+        """End every event stream being answered (SubscribeToShard), each with a complete
+        body. uvicorn waits for open responses before its lifespan shutdown calls `close`, so
+        whoever stops the server calls this first."""
+        self.dispatcher.streams.close()
+
     def close(self) -> None:
+        self.end_streams()
         # Last built first: a service flushes into its peers (SageMaker's logs, Firehose's S3)
         # while they are still open.
         for domain in reversed(list(self.domains.values())):
             close = getattr(domain, "close", None)
             if callable(close):
                 close()
+        self.dispatcher.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 from urllib.parse import parse_qsl
@@ -46,9 +46,10 @@ class HttpRequest:
 
 @dataclass
 class HttpResponse:
-    """A response to send: status, headers, and either bytes or an iterator of chunks."""
+    """A response to send: status, headers, and either bytes or an iterator of chunks (an
+    async one for answers written as events happen, such as event streams)."""
 
     status_code: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
-    stream: Iterable[bytes] | Iterator[bytes] | None = None
+    stream: Iterable[bytes] | Iterator[bytes] | AsyncIterable[bytes] | None = None

@@ -2,11 +2,17 @@
 
 The message follows the JSON services' wording ("1 validation error detected: Value ... at
 'member' failed to satisfy constraint: ..."), naming every member at fault.
+
+Most requests are valid, and walking botocore's shapes per request (their properties build
+dicts on access) cost more than a hot operation's own work. So each shape is compiled once
+into a predicate over plain tuples that only says whether a value breaks nothing; only a
+request it refuses is walked member by member to name each problem.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -133,7 +139,180 @@ def validate(shape: Shape | None, value: dict, code: str = "ValidationException"
     """Raise the service's validation error if the input breaks any constraint."""
     if shape is None:
         return
+    valid = predicate(shape)
+    try:
+        if valid is None or valid(value):
+            return
+    except Exception:  # `problems` meets the same value and says why
+        pass
     found = problems(shape, value)
     if found:
         count = f"{len(found)} validation error{'s' if len(found) > 1 else ''} detected: "
         raise AwsError(code, count + "; ".join(found), 400)
+
+
+# -- compiled predicates -----------------------------------------------------------------------
+
+Predicate = Callable[[Any], bool]
+
+# Keyed by identity: botocore builds a new `Shape` for each reference, so a recursive shape is
+# a chain of distinct objects, and a member that recurses is compiled when a value reaches it.
+_PREDICATES: dict[Shape, Predicate | None] = {}
+
+
+def predicate(shape: Shape) -> Predicate | None:
+    """Whether a (non-null) value of `shape` breaks no constraint, as `problems` finds none;
+    None when no value of the shape can break one."""
+    try:
+        return _PREDICATES[shape]
+    except KeyError:
+        pass
+    valid = _compile(shape, frozenset())
+    _PREDICATES[shape] = valid
+    return valid
+
+
+def _member_predicate(shape: Shape, compiling: frozenset[str]) -> Predicate | None:
+    if shape.name in compiling and shape.type_name in ("structure", "list", "map"):
+        return _lazy(shape)
+    try:
+        return _PREDICATES[shape]
+    except KeyError:
+        valid = _compile(shape, compiling)
+        _PREDICATES[shape] = valid
+        return valid
+
+
+def _lazy(shape: Shape) -> Predicate:
+    def valid(value: Any) -> bool:
+        compiled = predicate(shape)
+        return compiled is None or compiled(value)
+
+    return valid
+
+
+def _compile(shape: Shape, compiling: frozenset[str]) -> Predicate | None:
+    t = shape.type_name
+    meta = shape.metadata
+    inner = compiling | {shape.name}
+    low, high = meta.get("min"), meta.get("max")
+    if t == "structure":
+        required = tuple(shape.required_members)
+        members = tuple(
+            (name, valid)
+            for name, member in shape.members.items()
+            if (valid := _member_predicate(member, inner)) is not None
+        )
+        if not required and not members:
+            return None
+        return _structure(required, members)
+    if t == "list":
+        return _list(low, high, _member_predicate(shape.member, inner))
+    if t == "map":
+        key = _member_predicate(shape.key, inner)
+        return _map(low, high, key, _member_predicate(shape.value, inner))
+    if t == "string":
+        pattern = meta.get("pattern")
+        rx = _compiled(pattern) if pattern else None
+        enum = frozenset(shape.enum) if shape.enum else None
+        if low is None and high is None and rx is None and enum is None:
+            return None
+        return _string(low, high, enum, rx)
+    if t in ("integer", "long", "float", "double"):
+        if low is None and high is None:
+            return None
+        return _bounded(low, high)
+    if t == "blob":
+        if low is None and high is None:
+            return None
+        return _blob(low, high)
+    return None
+
+
+# Absent bounds as infinities, so each check is one chained comparison (exact for ints).
+_NO_MIN, _NO_MAX = float("-inf"), float("inf")
+
+
+def _bounds(low: Any, high: Any) -> tuple[Any, Any]:
+    return (_NO_MIN if low is None else low), (_NO_MAX if high is None else high)
+
+
+def _structure(required: tuple[str, ...], members: tuple[tuple[str, Predicate], ...]) -> Predicate:
+    def valid(value: Any) -> bool:
+        get = value.get
+        for name in required:
+            if get(name) is None:
+                return False
+        for name, member in members:
+            v = get(name)
+            if v is not None and not member(v):
+                return False
+        return True
+
+    return valid
+
+
+def _list(low: Any, high: Any, item: Predicate | None) -> Predicate:
+    low, high = _bounds(low, high)
+
+    def valid(value: Any) -> bool:
+        if not low <= len(value) <= high:
+            return False
+        # AWS's collections are not sparse: a null item is a problem of its own.
+        if item is None:
+            return all(v is not None for v in value)
+        return all(v is not None and item(v) for v in value)
+
+    return valid
+
+
+def _map(low: Any, high: Any, key: Predicate | None, item: Predicate | None) -> Predicate:
+    low, high = _bounds(low, high)
+
+    def valid(value: Any) -> bool:
+        if not low <= len(value) <= high:
+            return False
+        if key is not None and not all(key(k) for k in value):
+            return False
+        return all(v is not None and (item is None or item(v)) for v in value.values())
+
+    return valid
+
+
+def _string(
+    low: Any, high: Any, enum: frozenset[str] | None, rx: re.Pattern[str] | None
+) -> Predicate:
+    low, high = _bounds(low, high)
+    if enum is None and rx is None:
+
+        def sized(value: Any) -> bool:
+            return low <= len(value) <= high
+
+        return sized
+
+    def valid(value: Any) -> bool:
+        if not low <= len(value) <= high:
+            return False
+        if enum is not None and value not in enum:
+            return False
+        return rx is None or rx.fullmatch(value) is not None
+
+    return valid
+
+
+def _bounded(low: Any, high: Any) -> Predicate:
+    low, high = _bounds(low, high)
+
+    def valid(value: Any) -> bool:
+        return low <= value <= high
+
+    return valid
+
+
+def _blob(low: Any, high: Any) -> Predicate:
+    low, high = _bounds(low, high)
+
+    def valid(value: Any) -> bool:
+        return not isinstance(value, bytes | bytearray) or low <= len(value) <= high
+
+    return valid

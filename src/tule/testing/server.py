@@ -63,6 +63,8 @@ class TuleServer:
         return self
 
     def stop(self) -> None:
+        # uvicorn waits for open responses before shutting down: end event streams first.
+        self.app.end_streams()
         self._server.should_exit = True
         self._thread.join(timeout=15)
 

@@ -199,13 +199,3 @@ def test_consumers_register_describe_list_and_deregister(kinesis: Any, names: An
     kinesis.deregister_stream_consumer(StreamARN=arn, ConsumerName="app")
     assert kinesis.list_stream_consumers(StreamARN=arn)["Consumers"] == []
     kinesis.delete_stream(StreamName=name)
-
-
-def test_subscribe_to_shard_is_not_implemented(kinesis: Any, names: Any):
-    with pytest.raises(ClientError) as err:
-        kinesis.subscribe_to_shard(
-            ConsumerARN="arn:aws:kinesis:us-east-1:000000000000:stream/x/consumer/c:1",
-            ShardId="shardId-000000000000",
-            StartingPosition={"Type": "LATEST"},
-        )
-    assert "not implemented" in _error(err)[1]

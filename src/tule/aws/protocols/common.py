@@ -39,13 +39,14 @@ def format_timestamp(value: Any, fmt: str) -> Any:
 
 def parse_timestamp(text: Any, member: str) -> datetime:
     """Parse any timestamp form botocore may send (epoch number, ISO-8601, RFC 822)."""
-    dt = _parse_timestamp(text)
+    dt = timestamp_or_none(text)
     if dt is None:
         raise invalid_value(member, str(text).strip(), "a timestamp")
     return dt
 
 
-def _parse_timestamp(text: Any) -> datetime | None:
+def timestamp_or_none(text: Any) -> datetime | None:
+    """`parse_timestamp` without the error: None for anything that is no timestamp."""
     if isinstance(text, int | float) and not isinstance(text, bool):
         return _from_epoch(text)
     s = str(text).strip()

@@ -8,11 +8,15 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
+import orjson
 from botocore.model import OperationModel, ServiceModel, Shape
 
 from tule.aws.http import HttpRequest, HttpResponse
+from tule.aws.protocols import json_shapes
 from tule.aws.protocols.common import (
     WireError,
     check_int_range,
@@ -23,6 +27,9 @@ from tule.aws.protocols.common import (
     timestamp_format,
 )
 from tule.errors import AwsError
+
+# What json.dumps(..., separators=(",", ":")) builds per call, built once.
+COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 def load_body(body: bytes) -> dict[str, Any]:
@@ -140,23 +147,126 @@ def to_json(shape: Shape, value: Any) -> Any:
     return value
 
 
+def convert_input(shape: Shape, value: Any, member: str) -> Any:
+    """`from_json`, through the shape's compiled converter when it takes the value."""
+    if value is None:
+        return None
+    compiled = json_shapes.input_converter(shape)
+    if compiled is not None:
+        try:
+            return compiled(value)
+        except Exception:  # the reference conversion raises the right error
+            pass
+    return from_json(shape, value, member)
+
+
+def convert_output(shape: Shape, value: Any) -> Any:
+    """`to_json`, through the shape's compiled converter."""
+    compiled = json_shapes.output_converter(shape)
+    if compiled is None:
+        return value
+    try:
+        return compiled(value)
+    except Exception:  # the reference conversion fails the same way
+        return to_json(shape, value)
+
+
 def parse_request(op: OperationModel, req: HttpRequest, path_params: dict[str, str]) -> dict:
+    shape = op.input_shape
+    if shape is not None:
+        fast = _fast_parse(shape, req.body)
+        if fast is not None:
+            return fast
     doc = load_body(req.body)
-    if op.input_shape is None:
+    if shape is None:
         return {}
-    return from_json(op.input_shape, doc, "")
+    return convert_input(shape, doc, "")
 
 
+def _fast_parse(shape: Shape, body: bytes) -> dict | None:
+    """The request through orjson and the shape's compiled converter, or None when either
+    refuses it (then the stdlib decoder and the reference conversion answer exactly as ever).
+
+    orjson reads a valid document as json.loads does, except that it refuses more (lone
+    surrogates, NaN, infinities, a BOM, other encodings than UTF-8: all errors the slow path
+    words) and reads integers beyond 64 bits as floats, which no integer member takes and
+    the compiled converter refuses inside documents."""
+    compiled = json_shapes.input_converter(shape)
+    if compiled is None:
+        return None
+    try:
+        doc = orjson.loads(body)
+        if isinstance(doc, dict):
+            return compiled(doc)
+    except Exception:  # the slow path gives the error its exact words
+        pass
+    return None
+
+
+@cache
 def content_type(service: ServiceModel) -> str:
     return f"application/x-amz-json-{service.metadata.get('jsonVersion', '1.0')}"
 
 
+# orjson writes what it does not pass through (datetimes, dataclasses, subclasses of the JSON
+# types) differently from json.dumps, or not at all: refused, they go the stdlib's way.
+_ORJSON_OPTIONS = (
+    orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
+def render(shape: Shape | None, output: dict) -> bytes:
+    """The JSON body for an output shape: its compiled converter and orjson when both take the
+    value, else `to_json` and json.dumps.
+
+    orjson writes non-ASCII text as UTF-8 where json.dumps escapes it, and floats in their
+    shortest form: the same document to any JSON reader. It writes NaN and infinities as
+    null, where json.dumps writes NaN: a body holding `null` is written again the stdlib's
+    way (the structures we write hold no nulls of their own, so that is rare)."""
+    if shape is None:
+        return b"{}"
+    compiled = json_shapes.output_converter(shape)
+    try:
+        data = orjson.dumps(
+            output if compiled is None else compiled(output), option=_ORJSON_OPTIONS
+        )
+        if b"null" not in data:
+            return data
+    except Exception:  # the reference conversion fails the same way, or writes what orjson won't
+        pass
+    return COMPACT.encode(to_json(shape, output)).encode()
+
+
+def render_members(members: Mapping[str, Shape], output: dict) -> bytes:
+    """`render` for some members of an output (rest-json's body: the others travel in the
+    status line and headers)."""
+    try:
+        body: dict[str, Any] = {}
+        for name, member in members.items():
+            value = output.get(name)
+            if value is not None:
+                compiled = json_shapes.output_converter(member)
+                body[name] = value if compiled is None else compiled(value)
+        data = orjson.dumps(body, option=_ORJSON_OPTIONS)
+        if b"null" not in data:
+            return data
+    except Exception:  # as in `render`
+        pass
+    body = {
+        name: to_json(member, output[name])
+        for name, member in members.items()
+        if output.get(name) is not None
+    }
+    return COMPACT.encode(body).encode()
+
+
 def serialize_response(op: OperationModel, output: dict, request_id: str) -> HttpResponse:
-    body = {} if op.output_shape is None else to_json(op.output_shape, output)
     return HttpResponse(
         200,
         {"content-type": content_type(op.service_model), "x-amzn-requestid": request_id},
-        json.dumps(body, separators=(",", ":")).encode(),
+        render(op.output_shape, output),
     )
 
 

@@ -30,61 +30,82 @@ def _bound(shape: Shape) -> tuple[tuple[str, Shape, str, str], ...]:
     return tuple(out)
 
 
+@cache
+def _input_bindings(
+    shape: Shape,
+) -> tuple[tuple[tuple[str, Shape, str, str, str, str], ...], bool]:
+    """`_bound` with what parsing asks of each binding per request looked up once: (name,
+    member, location, wire name, lower-case wire name, type), and whether any member is
+    bound to the query string (else the query is not parsed at all)."""
+    bindings = tuple(
+        (name, member, loc, wire, wire.lower(), member.type_name)
+        for name, member, loc, wire in _bound(shape)
+    )
+    return bindings, any(b[2] == "querystring" for b in bindings)
+
+
 def parse_located(op: OperationModel, req: HttpRequest, path_params: dict[str, str]) -> dict:
     """Input members bound to the URI, the query string and headers."""
     shape = op.input_shape
     out: dict[str, Any] = {}
     if shape is None:
         return out
-    query = req.query_params()
+    bound, uses_query = _input_bindings(shape)
+    if not bound:
+        return out
+    query = req.query_params() if uses_query else []
+    headers = req.headers
     bound_query: set[str] = set()
-    bound = _bound(shape)
-    for name, member, loc, wire in bound:
-        if loc == "uri":
-            raw = path_params.get(wire)
-            if raw is not None:
-                out[name] = scalar_from_text(member, unquote(raw), name)
-        elif loc == "querystring":
-            if member.type_name == "map":
-                continue  # collected after the named ones, below
-            values = [v for k, v in query if k == wire]
-            bound_query.add(wire)
-            if not values:
-                continue
-            if member.type_name == "list":
-                out[name] = [scalar_from_text(member.member, v, name) for v in values]
-            else:
-                out[name] = scalar_from_text(member, values[0], name)
-        elif loc == "header":
-            value = req.headers.get(wire.lower())
+    query_maps: list[str] = []
+    for name, member, loc, wire, lower, kind in bound:
+        if loc == "header":
+            value = headers.get(lower)
             if value is None:
                 continue
-            if member.type_name == "list":
+            if kind == "list":
                 out[name] = [
                     scalar_from_text(member.member, v.strip(), name) for v in value.split(",")
                 ]
-            elif member.type_name == "timestamp":
+            elif kind == "timestamp":
                 # An unparseable date in a header (If-Modified-Since, ...) is ignored, as HTTP
                 # servers and S3 do, rather than failing the request.
                 with contextlib.suppress(AwsError):
                     out[name] = scalar_from_text(member, value, name, "rfc822")
+            elif kind == "string":
+                out[name] = value
             else:
                 out[name] = scalar_from_text(member, value, name, "rfc822")
+        elif loc == "uri":
+            raw = path_params.get(wire)
+            if raw is not None:
+                out[name] = scalar_from_text(member, unquote(raw), name)
+        elif loc == "querystring":
+            if kind == "map":
+                query_maps.append(name)  # collected after the named ones, below
+                continue
+            values = [v for k, v in query if k == wire]
+            bound_query.add(wire)
+            if not values:
+                continue
+            if kind == "list":
+                out[name] = [scalar_from_text(member.member, v, name) for v in values]
+            else:
+                out[name] = scalar_from_text(member, values[0], name)
         elif loc == "headers":
-            prefix = wire.lower()
-            found = {k[len(prefix) :]: v for k, v in req.headers.items() if k.startswith(prefix)}
+            found = {k[len(lower) :]: v for k, v in headers.items() if k.startswith(lower)}
             if found:
                 out[name] = found
-    for name, member, loc, _ in bound:
-        if loc == "querystring" and member.type_name == "map":
-            rest = {k: v for k, v in query if k not in bound_query}
-            if rest:
-                out[name] = rest
+    for name in query_maps:
+        rest = {k: v for k, v in query if k not in bound_query}
+        if rest:
+            out[name] = rest
     return out
 
 
+@cache
 def body_members(shape: Shape | None) -> dict[str, Shape]:
-    """Members that travel in the body (not bound to URI, query or headers)."""
+    """Members that travel in the body (not bound to URI, query or headers); looked up once
+    per shape, and read only."""
     if shape is None:
         return {}
     return {

@@ -33,12 +33,12 @@ def parse_request(op: OperationModel, req: HttpRequest, path_params: dict[str, s
             out[payload] = value
         elif req.body.strip():
             doc = json_protocol.load_body(req.body)
-            out[payload] = json_protocol.from_json(member, doc, payload)
+            out[payload] = json_protocol.convert_input(member, doc, payload)
     elif body_members(shape):
         doc = json_protocol.load_body(req.body)
         for name, member in body_members(shape).items():
             if doc.get(name) is not None:
-                out[name] = json_protocol.from_json(member, doc[name], name)
+                out[name] = json_protocol.convert_input(member, doc[name], name)
     return out
 
 
@@ -61,15 +61,10 @@ def serialize_response(op: OperationModel, output: dict, request_id: str) -> Htt
             else:
                 resp.stream = value
         else:
-            resp.body = json.dumps(json_protocol.to_json(member, value)).encode()
+            resp.body = json.dumps(json_protocol.convert_output(member, value)).encode()
             resp.headers.setdefault("content-type", "application/json")
         return resp
-    body: dict[str, Any] = {
-        name: json_protocol.to_json(m, output[name])
-        for name, m in body_members(shape).items()
-        if output.get(name) is not None
-    }
-    resp.body = json.dumps(body, separators=(",", ":")).encode()
+    resp.body = json_protocol.render_members(body_members(shape), output)
     resp.headers.setdefault("content-type", "application/json")
     return resp
 

@@ -23,6 +23,10 @@ The domain API for other tule services (in process, never over HTTP; no throughp
 - `read_shard(account, region, stream_name_or_arn, shard_id, *, after_sequence_number:
   str | None, limit: int = 10000) -> list[StreamRecord]`: records after that sequence number
   (None: from the trim horizon), oldest first, at most `limit`.
+- `subscribe_to_shard(account, region, consumer_arn, shard_id, kind, *, sequence_number=None,
+  timestamp=None, dry_run=False) -> Subscription`: enhanced fan-out (SubscribeToShard);
+  `async for event in subscription.events()` gives `ShardEvent`s as records arrive, for up to
+  5 minutes of the clock, at the consumer's 2 MiB/s when limits are on (see `subscription`).
 
 Each raises `AwsError` ResourceNotFoundException for an unknown stream or shard. KPL-aggregated
 records come back as stored; `tule.services.kinesis.aggregation.deaggregate` unpacks them.
@@ -42,6 +46,7 @@ from tule.services.kinesis import consumers, records, resharding
 from tule.services.kinesis.aggregation import UserRecord, deaggregate, is_aggregated
 from tule.services.kinesis.catalog import Catalog, Live
 from tule.services.kinesis.errors import (
+    dry_run_refusal,
     in_use,
     invalid_argument,
     limit_exceeded,
@@ -60,6 +65,7 @@ from tule.services.kinesis.models import (
     Shard,
     Stream,
 )
+from tule.services.kinesis.subscription import Subscription, Subscriptions
 from tule.services.kinesis.throughput import Throughput
 from tule.storage.shard_log import ShardLog
 
@@ -107,8 +113,10 @@ class Kinesis:
         self._flushers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kinesis-flush")
         # Serializes changes to stream records (create, delete, reshard, tags, ...).
         self._lock = threading.RLock()
+        self.subscriptions = Subscriptions(self.clock)  # SubscribeToShard's
 
     def close(self) -> None:
+        self.subscriptions.close()
         self._flushers.shutdown(wait=True)
         with self._lock:
             self.catalog.close()
@@ -407,7 +415,7 @@ class Kinesis:
         )
         return batch, following.encode()
 
-    # Consumers (registration only: SubscribeToShard is not served)
+    # Consumers
 
     def register_consumer(self, account: str, region: str, arn: str, name: str) -> Consumer:
         with self._lock:
@@ -429,6 +437,46 @@ class Kinesis:
             raise invalid_argument("ConsumerName is required with StreamARN.")
         stream = self.stream(account, region, stream_arn)
         return stream, consumers.find(stream, name, arn)
+
+    def subscribe_to_shard(
+        self,
+        account: str,
+        region: str,
+        consumer_arn: str,
+        shard_id: str,
+        kind: str,
+        *,
+        sequence_number: str | None = None,
+        timestamp: datetime | None = None,
+        dry_run: bool = False,
+    ) -> Subscription:
+        """A running subscription of the consumer to the shard from the `kind` position (the
+        iterator types); iterate its `events()`. See `subscription`."""
+        stream, consumer = self.find_consumer(account, region, None, None, consumer_arn)
+        if consumer.status != "ACTIVE":
+            raise in_use(
+                f"Consumer {consumer_arn} is in {consumer.status} state; it must be ACTIVE "
+                "to subscribe."
+            )
+        live = self.live(account, region, stream.arn)
+        shard = self.shard(live, shard_id)
+        position = records.iterator_position(
+            live, shard, kind, self.now(), sequence_number=sequence_number, timestamp=timestamp
+        )
+        if dry_run:
+            self.subscriptions.admit(consumer_arn, shard_id)
+            raise dry_run_refusal()
+        sub = Subscription(
+            self.subscriptions,
+            live,
+            shard,
+            consumer_arn,
+            position,
+            self.clock,
+            limited=self.meter is not None,
+        )
+        self.subscriptions.begin(sub)
+        return sub
 
     def deregister_consumer(
         self, account: str, region: str, stream_arn: str | None, name: str | None, arn: str | None

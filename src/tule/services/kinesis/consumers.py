@@ -1,6 +1,5 @@
 """Enhanced fan-out consumers: their registration on a stream (RegisterStreamConsumer and
-friends). Reading through them (SubscribeToShard, an HTTP/2 event stream) is not served, so a
-registered consumer is a name and an ARN, nothing more."""
+friends). Reading through them is SubscribeToShard's event stream (see `subscription`)."""
 
 from __future__ import annotations
 

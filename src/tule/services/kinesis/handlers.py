@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from tule.context import RequestContext
@@ -16,6 +18,7 @@ from tule.services.kinesis.listing import (
 )
 from tule.services.kinesis.models import ON_DEMAND_STREAM_LIMIT, SHARD_LIMIT, Stream
 from tule.services.kinesis.records import Entry
+from tule.services.kinesis.subscription import ShardEvent
 
 Request = dict[str, Any]
 Response = dict[str, Any]
@@ -475,3 +478,62 @@ def deregister_stream_consumer(ctx: RequestContext, request: Request) -> Respons
         request.get("ConsumerARN"),
     )
     return {}
+
+
+# Enhanced fan-out reads
+
+
+def _subscribe_event(event: ShardEvent) -> Response:
+    out: Response = {
+        "Records": [
+            {
+                "SequenceNumber": seq,
+                "ApproximateArrivalTimestamp": arrival / 1000,
+                "Data": data,
+                "PartitionKey": key.decode(),
+            }
+            for (_, arrival, key, data), seq in zip(
+                event.records, event.sequence_numbers, strict=True
+            )
+        ],
+        "ContinuationSequenceNumber": event.continuation,
+        "MillisBehindLatest": event.millis_behind,
+    }
+    if event.continuation is None:
+        out["ChildShards"] = [
+            {
+                "ShardId": child.shard_id,
+                "ParentShards": list(child.parents),
+                "HashKeyRange": {
+                    "StartingHashKey": str(child.start_hash),
+                    "EndingHashKey": str(child.end_hash),
+                },
+            }
+            for child in event.children
+        ]
+    return out
+
+
+async def _subscribe_events(events: AsyncGenerator[ShardEvent]) -> AsyncIterator[Response]:
+    # Closed with the answer, so a client that leaves ends the subscription at once.
+    async with aclosing(events):
+        async for event in events:
+            yield {"SubscribeToShardEvent": _subscribe_event(event)}
+
+
+def subscribe_to_shard(ctx: RequestContext, request: Request) -> Response:
+    # The answer is an event stream the gateway writes as the subscription yields events;
+    # this call only checks the request and starts the subscription.
+    kinesis: Kinesis = ctx.service
+    position = request["StartingPosition"]
+    subscription = kinesis.subscribe_to_shard(
+        ctx.account_id,
+        ctx.region,
+        request["ConsumerARN"],
+        request["ShardId"],
+        position["Type"],
+        sequence_number=position.get("SequenceNumber"),
+        timestamp=position.get("Timestamp"),
+        dry_run=bool(request.get("DryRun")),
+    )
+    return {"EventStream": _subscribe_events(subscription.events())}
