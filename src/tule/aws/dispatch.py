@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,7 @@ import anyio
 
 from tule import ids
 from tule.aws import eventstream, specs
-from tule.aws.auth import credential_scope, payload_mismatch, verify
+from tule.aws.auth import payload_mismatch, verify
 from tule.aws.body import PayloadMismatch
 from tule.aws.http import HttpRequest, HttpResponse
 from tule.aws.protocols import registry as protocols
@@ -148,7 +149,7 @@ class Dispatcher:
                 err.code = invalid
             raise
         validate(op.input_shape, params, invalid)
-        scope = credential_scope(req)
+        scope = r.scope
         ctx = RequestContext(
             service_name=r.service,
             operation=r.operation,
@@ -215,18 +216,17 @@ def _verify(req: HttpRequest, keys: Mapping[str, str], now: float, service: str)
         raise
 
 
+# What a header value cannot hold: anything past ISO-8859-1, line breaks and NUL.
+_UNSENDABLE = re.compile("[^\\x00-\\xff]|[\\r\\n\\x00]")
+
+
 def _check_header_values(resp: HttpResponse, service: str) -> None:
     """Refuse an answer whose header values HTTP cannot carry: ISO-8859-1 text without line
     breaks. They come from request values echoed back (S3's `response-content-disposition`),
     and S3 refuses those requests with this error rather than send a broken header."""
     for value in resp.headers.values():
-        try:
-            value.encode("latin-1")
-        except UnicodeEncodeError:
-            pass
-        else:
-            if not any(c in value for c in "\r\n\x00"):
-                continue
+        if _UNSENDABLE.search(value) is None:
+            continue
         close = getattr(resp.stream, "close", None)
         if callable(close):
             close()

@@ -16,7 +16,7 @@ from functools import cache
 from urllib.parse import parse_qsl, quote
 
 from tule.aws import specs
-from tule.aws.auth import credential_scope
+from tule.aws.auth import Credential, credential_scope
 from tule.aws.http import HttpRequest
 
 RUNTIME_PATH = re.compile(
@@ -29,13 +29,16 @@ S3_AWS_HOST = re.compile(r"^(?P<bucket>.+)\.s3(?:[.-][a-z0-9-]+)*\.amazonaws\.co
 
 @dataclass
 class Route:
-    """Where a request goes. `operation` is None when no operation of the service matches."""
+    """Where a request goes. `operation` is None when no operation of the service matches.
+    `scope` is the request's SigV4 credential scope, read once here for routing and kept for
+    the dispatcher (region, access key)."""
 
     service: str
     operation: str | None
     path: str
     path_params: dict[str, str] = field(default_factory=dict)
     bucket_from_host: str | None = None
+    scope: Credential | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class _Rule:
     required_headers: tuple[str, ...]
     optional_query: frozenset[str]
     deprecated: bool
+    # The template's text before its first label: a path not starting with it cannot match.
+    prefix: str
 
 
 @cache
@@ -117,15 +122,63 @@ def rest_rules(service: str) -> tuple[_Rule, ...]:
                 tuple(req_h),
                 frozenset(opt_q),
                 bool(op.deprecated),
+                path.split("{", 1)[0],
             )
         )
     return tuple(rules)
 
 
+@dataclass(frozen=True)
+class _Index:
+    """The rules of one service and method, looked up by what a request shows without a
+    regex: rules with no literal query key, and rules keyed by their first literal
+    (`(key, value)` for `?list-type=2`, `(key, None)` for a bare `?uploads`)."""
+
+    unkeyed: tuple[int, ...]
+    keyed: dict[tuple[str, str | None], tuple[int, ...]]
+    rules: tuple[_Rule, ...]
+
+
 @cache
-def _rules_for(service: str, method: str) -> tuple[_Rule, ...]:
-    # Matching runs on every request: only the rules of its method are worth trying.
-    return tuple(rule for rule in rest_rules(service) if rule.method == method)
+def _index(service: str, method: str) -> _Index:
+    # Matching runs on every request: only the rules of its method are worth trying, and of
+    # those only the ones whose literal query keys the request carries.
+    rules = tuple(rule for rule in rest_rules(service) if rule.method == method)
+    unkeyed: list[int] = []
+    keyed: dict[tuple[str, str | None], list[int]] = {}
+    for i, rule in enumerate(rules):
+        if rule.literals:
+            key, value = rule.literals[0]
+            keyed.setdefault((key, value or None), []).append(i)
+        else:
+            unkeyed.append(i)
+    return _Index(tuple(unkeyed), {k: tuple(v) for k, v in keyed.items()}, rules)
+
+
+def _index_keys(index: _Index, query: dict[str, str]) -> frozenset[tuple[str, str | None]]:
+    """The index keys a request's (first-valued) query pairs select."""
+    keyed = index.keyed
+    out = []
+    for k, v in query.items():
+        if (k, None) in keyed:
+            out.append((k, None))
+        if v and (k, v) in keyed:
+            out.append((k, v))
+    return frozenset(out)
+
+
+@cache
+def _candidates(
+    service: str, method: str, keys: frozenset[tuple[str, str | None]]
+) -> tuple[_Rule, ...]:
+    """The rules that may match a request carrying these index keys, in the service model's
+    order, so that the first of the best-scored stays the winner. The keys are drawn from
+    the index's own, so this cache is bounded by what the models name."""
+    index = _index(service, method)
+    picked = set(index.unkeyed)
+    for key in keys:
+        picked.update(index.keyed[key])
+    return tuple(index.rules[i] for i in sorted(picked))
 
 
 @cache
@@ -136,12 +189,57 @@ def _label_names(service: str, operation: str) -> dict[str, str]:
 
 
 def match_rest(service: str, req: HttpRequest, path: str) -> tuple[str | None, dict[str, str]]:
-    """The best-matching operation of a REST service, and its raw URI labels."""
+    """The best-matching operation of a REST service, and its raw URI labels.
+
+    Tries only the candidates the index gives, and each distinct path template once; the
+    winner is the one `match_rest_exhaustive` picks (a test holds them to it)."""
+    query_keys: dict[str, str] = {}
+    if req.query:
+        for k, v in parse_qsl(req.query, keep_blank_values=True):
+            query_keys.setdefault(k, v)
+    index = _index(service, req.method)
+    keys = _index_keys(index, query_keys) if query_keys else frozenset()
+    headers = req.headers
+    best: tuple[tuple[int, int, bool], _Rule, re.Match[str]] | None = None
+    matched: dict[re.Pattern[str], re.Match[str] | None] = {}
+    for rule in _candidates(service, req.method, keys):
+        if not path.startswith(rule.prefix):
+            continue
+        if rule.literals and any(
+            k not in query_keys or (v and query_keys[k] != v) for k, v in rule.literals
+        ):
+            continue
+        if rule.required_query and any(q not in query_keys for q in rule.required_query):
+            continue
+        if rule.required_headers and any(h not in headers for h in rule.required_headers):
+            continue
+        score = _score(rule, query_keys)
+        if best is not None and score <= best[0]:
+            continue
+        # Many operations share a template (`/{Bucket}`): each is matched once per request.
+        if rule.pattern in matched:
+            m = matched[rule.pattern]
+        else:
+            m = matched[rule.pattern] = rule.pattern.match(path)
+        if m is not None:
+            best = (score, rule, m)
+    if best is None:
+        return None, {}
+    return best[1].operation, _labels(service, best[1], best[2])
+
+
+def match_rest_exhaustive(
+    service: str, req: HttpRequest, path: str
+) -> tuple[str | None, dict[str, str]]:
+    """The best-matching operation found by trying every rule of the service in order: the
+    reference `match_rest` must agree with."""
     query_keys: dict[str, str] = {}
     for k, v in parse_qsl(req.query, keep_blank_values=True):
         query_keys.setdefault(k, v)
-    best: tuple[tuple[int, int, bool], str, dict[str, str]] | None = None
-    for rule in _rules_for(service, req.method):
+    best: tuple[tuple[int, int, bool], _Rule, re.Match[str]] | None = None
+    for rule in rest_rules(service):
+        if rule.method != req.method:
+            continue
         m = rule.pattern.match(path)
         if m is None:
             continue
@@ -151,20 +249,31 @@ def match_rest(service: str, req: HttpRequest, path: str) -> tuple[str | None, d
             continue
         if any(h not in req.headers for h in rule.required_headers):
             continue
-        # Ties (same method, path and required parts) go to the operation that binds more of
-        # the optional query keys sent (ListDirectoryBuckets' `max-directory-buckets` against
-        # ListBuckets), then to the current operation over its deprecated twin
-        # (GetBucketLifecycleConfiguration over GetBucketLifecycle: the same wire request).
-        score = (
-            10 * len(rule.literals) + len(rule.required_query) + len(rule.required_headers),
-            len(rule.optional_query.intersection(query_keys)),
-            not rule.deprecated,
-        )
+        score = _score(rule, query_keys)
         if best is None or score > best[0]:
-            labels = _label_names(service, rule.operation)
-            params = {labels[g]: v for g, v in m.groupdict().items() if v is not None}
-            best = (score, rule.operation, params)
-    return (best[1], best[2]) if best else (None, {})
+            best = (score, rule, m)
+    if best is None:
+        return None, {}
+    return best[1].operation, _labels(service, best[1], best[2])
+
+
+def _score(rule: _Rule, query_keys: dict[str, str]) -> tuple[int, int, bool]:
+    # The most specific match wins: literals, then required query keys and headers. Ties (same
+    # method, path and required parts) go to the operation that binds more of the optional
+    # query keys sent (ListDirectoryBuckets' `max-directory-buckets` against ListBuckets),
+    # then to the current operation over its deprecated twin (GetBucketLifecycleConfiguration
+    # over GetBucketLifecycle: the same wire request). Equal scores keep the first in the
+    # model's order.
+    return (
+        10 * len(rule.literals) + len(rule.required_query) + len(rule.required_headers),
+        len(rule.optional_query.intersection(query_keys)) if query_keys else 0,
+        not rule.deprecated,
+    )
+
+
+def _labels(service: str, rule: _Rule, m: re.Match[str]) -> dict[str, str]:
+    names = _label_names(service, rule.operation)
+    return {names[g]: v for g, v in m.groupdict().items() if v is not None}
 
 
 def virtual_host_bucket(host: str, base_hosts: frozenset[str] = frozenset()) -> str | None:
@@ -181,6 +290,13 @@ def virtual_host_bucket(host: str, base_hosts: frozenset[str] = frozenset()) -> 
 
 def route(req: HttpRequest, services: tuple[str, ...]) -> Route:
     """Decide service and operation for a request."""
+    scope = credential_scope(req)
+    r = _route(req, services, scope)
+    r.scope = scope
+    return r
+
+
+def _route(req: HttpRequest, services: tuple[str, ...], scope: Credential | None) -> Route:
     target = req.headers.get("x-amz-target")
     if target:
         prefix, _, op_name = target.partition(".")
@@ -188,7 +304,6 @@ def route(req: HttpRequest, services: tuple[str, ...]) -> Route:
         if service is not None:
             model = specs.service_model(service)
             return Route(service, op_name if op_name in model.operation_names else None, req.path)
-    scope = credential_scope(req)
     scope_service = scope.service if scope else None
     if "sagemaker-runtime" in services and req.method == "POST" and RUNTIME_PATH.match(req.path):
         return _rest("sagemaker-runtime", req, req.path)

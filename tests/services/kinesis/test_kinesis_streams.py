@@ -60,6 +60,18 @@ def test_on_demand_streams_start_with_four_shards(kinesis: Any, names: Any):
     assert _error(err)[0] == "ValidationException"
 
 
+def test_update_stream_mode_switches_the_mode_and_refuses_the_current_one(kinesis: Any, names: Any):
+    name = names("modes")
+    kinesis.create_stream(StreamName=name, ShardCount=1)
+    arn = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+    kinesis.update_stream_mode(StreamARN=arn, StreamModeDetails={"StreamMode": "ON_DEMAND"})
+    summary = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+    assert summary["StreamModeDetails"] == {"StreamMode": "ON_DEMAND"}
+    with pytest.raises(ClientError) as err:
+        kinesis.update_stream_mode(StreamARN=arn, StreamModeDetails={"StreamMode": "ON_DEMAND"})
+    assert _error(err)[0] == "InvalidArgumentException"
+
+
 def test_provisioned_streams_need_a_shard_count(kinesis: Any, names: Any):
     with pytest.raises(ClientError) as err:
         kinesis.create_stream(StreamName=names("noshards"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 from urllib.parse import unquote
@@ -30,18 +31,40 @@ def _bound(shape: Shape) -> tuple[tuple[str, Shape, str, str], ...]:
     return tuple(out)
 
 
+@dataclass(frozen=True)
+class _InputPlan:
+    """How to find an input shape's bound members in a request without asking for each one:
+    a request sets a few of PutObject's ~40 headers, so its headers are looked up in
+    `by_header`, and only the bindings found (plus the URI ones, and the query ones when there
+    is a query) are parsed, in the shape's order as before."""
+
+    # (name, member, location, wire name, lower-case wire name, type) per binding.
+    bindings: tuple[tuple[str, Shape, str, str, str, str], ...]
+    by_header: dict[str, tuple[int, ...]]
+    always: tuple[int, ...]  # URI labels and header-prefix maps (x-amz-meta-)
+    in_query: tuple[int, ...]
+
+
 @cache
-def _input_bindings(
-    shape: Shape,
-) -> tuple[tuple[tuple[str, Shape, str, str, str, str], ...], bool]:
-    """`_bound` with what parsing asks of each binding per request looked up once: (name,
-    member, location, wire name, lower-case wire name, type), and whether any member is
-    bound to the query string (else the query is not parsed at all)."""
+def _input_plan(shape: Shape) -> _InputPlan:
     bindings = tuple(
         (name, member, loc, wire, wire.lower(), member.type_name)
         for name, member, loc, wire in _bound(shape)
     )
-    return bindings, any(b[2] == "querystring" for b in bindings)
+    by_header: dict[str, list[int]] = {}
+    always: list[int] = []
+    in_query: list[int] = []
+    for i, binding in enumerate(bindings):
+        loc = binding[2]
+        if loc == "header":
+            by_header.setdefault(binding[4], []).append(i)
+        elif loc == "querystring":
+            in_query.append(i)
+        else:
+            always.append(i)
+    return _InputPlan(
+        bindings, {k: tuple(v) for k, v in by_header.items()}, tuple(always), tuple(in_query)
+    )
 
 
 def parse_located(op: OperationModel, req: HttpRequest, path_params: dict[str, str]) -> dict:
@@ -50,14 +73,25 @@ def parse_located(op: OperationModel, req: HttpRequest, path_params: dict[str, s
     out: dict[str, Any] = {}
     if shape is None:
         return out
-    bound, uses_query = _input_bindings(shape)
-    if not bound:
+    plan = _input_plan(shape)
+    if not plan.bindings:
         return out
-    query = req.query_params() if uses_query else []
     headers = req.headers
+    hits = list(plan.always)
+    by_header = plan.by_header
+    for key in headers:
+        found = by_header.get(key)
+        if found is not None:
+            hits.extend(found)
+    # Without a query, no query binding can bind anything (a query map binds what is left).
+    query = req.query_params() if plan.in_query and req.query else []
+    if query:
+        hits.extend(plan.in_query)
+    hits.sort()
     bound_query: set[str] = set()
     query_maps: list[str] = []
-    for name, member, loc, wire, lower, kind in bound:
+    for i in hits:
+        name, member, loc, wire, lower, kind = plan.bindings[i]
         if loc == "header":
             value = headers.get(lower)
             if value is None:
@@ -149,8 +183,14 @@ def located_output(op: OperationModel, output: dict) -> tuple[int | None, dict[s
     headers: dict[str, str] = {}
     if shape is None:
         return status, headers
-    for name, member, loc, wire in _bound(shape):
-        value = output.get(name)
+    bound = _bound(shape)
+    positions = _output_positions(shape)
+    # An output sets a few of its shape's bound members (GetObject's ~40): visit those, in
+    # the shape's order.
+    hits = sorted(i for key in output if (i := positions.get(key)) is not None)
+    for i in hits:
+        name, member, loc, wire = bound[i]
+        value = output[name]
         if value is None:
             continue
         if loc == "statusCode":
@@ -164,3 +204,9 @@ def located_output(op: OperationModel, output: dict) -> tuple[int | None, dict[s
             for k, v in value.items():
                 headers[f"{wire}{k}".lower()] = str(v)
     return status, headers
+
+
+@cache
+def _output_positions(shape: Shape) -> dict[str, int]:
+    """Member name -> its position among the shape's bound members."""
+    return {binding[0]: i for i, binding in enumerate(_bound(shape))}

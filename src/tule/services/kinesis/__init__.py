@@ -30,42 +30,29 @@ The domain API for other tule services (in process, never over HTTP; no throughp
 
 Each raises `AwsError` ResourceNotFoundException for an unknown stream or shard. KPL-aggregated
 records come back as stored; `tule.services.kinesis.aggregation.deaggregate` unpacks them.
+
+The rules live in modules named for their concepts: `catalog` (stream records and live state),
+`streams` (lifecycle limits), `resharding`, `records` (the data plane), `iterators`,
+`consumers`, `subscription`/`subscriptions` (enhanced fan-out), `throughput`, `flushing`.
+The `Kinesis` methods below take a request's values, hold the locks and make those calls.
 """
 
 from __future__ import annotations
 
 import threading
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
 from tule.metadata import open_store
 from tule.services.base import ServiceEnv
-from tule.services.kinesis import consumers, records, resharding
+from tule.services.kinesis import consumers, iterators, records, resharding, streams
 from tule.services.kinesis.aggregation import UserRecord, deaggregate, is_aggregated
 from tule.services.kinesis.catalog import Catalog, Live
-from tule.services.kinesis.errors import (
-    dry_run_refusal,
-    in_use,
-    invalid_argument,
-    limit_exceeded,
-    shard_not_found,
-    stream_exists,
-    stream_not_found,
-)
-from tule.services.kinesis.iterators import ShardIterator
-from tule.services.kinesis.models import (
-    DEFAULT_RETENTION_HOURS,
-    MAX_RETENTION_HOURS,
-    ON_DEMAND_SHARDS,
-    ON_DEMAND_STREAM_LIMIT,
-    SHARD_LIMIT,
-    Consumer,
-    Shard,
-    Stream,
-)
-from tule.services.kinesis.subscription import Subscription, Subscriptions
+from tule.services.kinesis.errors import dry_run_refusal, in_use, invalid_argument, stream_exists
+from tule.services.kinesis.flushing import ParallelCommit
+from tule.services.kinesis.models import Consumer, Shard, Stream
+from tule.services.kinesis.subscription import Subscription
+from tule.services.kinesis.subscriptions import Subscriptions
 from tule.services.kinesis.throughput import Throughput
 from tule.storage.shard_log import ShardLog
 
@@ -109,15 +96,14 @@ class Kinesis:
         self.catalog = Catalog(self.store, env.data_dir / "streams", fsync=env.fsync)
         self.meter = Throughput() if env.settings.kinesis_throughput_limits else None
         self.fsync = env.fsync
-        # Threads that wait on shard-log flushes for PutRecords calls spanning several shards.
-        self._flushers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="kinesis-flush")
+        self._flush = ParallelCommit(fsync=env.fsync)
         # Serializes changes to stream records (create, delete, reshard, tags, ...).
         self._lock = threading.RLock()
         self.subscriptions = Subscriptions(self.clock)  # SubscribeToShard's
 
     def close(self) -> None:
         self.subscriptions.close()
-        self._flushers.shutdown(wait=True)
+        self._flush.close()
         with self._lock:
             self.catalog.close()
             self.store.close()
@@ -128,33 +114,17 @@ class Kinesis:
     # Finding streams and shards
 
     def live(self, account: str, region: str, name_or_arn: str) -> Live:
-        name = name_or_arn
-        if name_or_arn.startswith("arn:"):
-            parts = name_or_arn.split(":", 5)
-            resource = parts[5] if len(parts) == 6 else ""
-            if len(parts) != 6 or not resource.startswith("stream/"):
-                raise invalid_argument(f"Invalid StreamARN {name_or_arn}.")
-            name = resource[len("stream/") :].split("/", 1)[0]
-            if parts[3] != region or parts[4] != account:
-                raise stream_not_found(name, parts[4])
-        live = self.catalog.get(account, region, name)
-        if live is None:
-            raise stream_not_found(name, account)
-        return live
+        return self.catalog.find(account, region, name_or_arn)
 
     def stream(self, account: str, region: str, name_or_arn: str) -> Stream:
-        return self.live(account, region, name_or_arn).stream
+        return self.catalog.find(account, region, name_or_arn).stream
 
     def shard(self, live: Live, shard_id: str) -> Shard:
-        shard = live.stream.shard(shard_id)
-        if shard is None:
-            raise shard_not_found(shard_id, live.stream.name, live.stream.account)
-        return shard
+        return live.shard(shard_id)
 
     def visible_shards(self, stream: Stream) -> list[Shard]:
         """Open shards and the closed ones whose records may still be within retention."""
-        floor = self.now() - stream.retention_hours * 3600
-        return [s for s in stream.shards if s.closed_at is None or s.closed_at >= floor]
+        return streams.visible_shards(stream, self.now())
 
     # Streams
 
@@ -169,41 +139,20 @@ class Kinesis:
         tags: dict[str, str] | None = None,
         max_record_kib: int | None = None,
     ) -> Stream:
-        mode = mode or "PROVISIONED"
-        if mode == "PROVISIONED" and shard_count is None:
-            raise invalid_argument("ShardCount is required for PROVISIONED streams.")
-        count = shard_count if shard_count is not None else ON_DEMAND_SHARDS
         with self._lock:
             if self.catalog.get(account, region, name) is not None:
                 raise stream_exists(name, account)
-            scope = list(self.catalog.scope(account, region))
-            open_now = sum(len(live.stream.open_shards) for live in scope)
-            if open_now + count > SHARD_LIMIT:
-                raise limit_exceeded(
-                    f"This request would exceed the shard limit for the account {account} in "
-                    f"{region}. Current shard count for the account: {open_now}. Limit: "
-                    f"{SHARD_LIMIT}. Number of additional shards that would have resulted "
-                    f"from this request: {count}."
-                )
-            if mode == "ON_DEMAND":
-                on_demand = sum(1 for live in scope if live.stream.mode == "ON_DEMAND")
-                if on_demand >= ON_DEMAND_STREAM_LIMIT:
-                    raise limit_exceeded(
-                        f"This request would exceed the on-demand stream count limit for the "
-                        f"account {account} in {region}. Limit: {ON_DEMAND_STREAM_LIMIT}."
-                    )
-            now = self.now()
-            stream = Stream(
-                account=account,
-                region=region,
-                name=name,
-                uid=uuid.uuid4().hex[:20],
-                created=now,
+            stream = streams.new_stream(
+                self.catalog.scope(account, region),
+                account,
+                region,
+                name,
+                self.now(),
+                shard_count=shard_count,
                 mode=mode,
-                tags=dict(tags or {}),
-                max_record_kib=max_record_kib or 1024,
+                tags=tags,
+                max_record_kib=max_record_kib,
             )
-            resharding.initial_shards(stream, count, now)
             self.catalog.add(stream)
             return stream
 
@@ -221,6 +170,7 @@ class Kinesis:
                 self.catalog.remove(live)
             if self.meter is not None:
                 self.meter.forget(live.stream.uid)
+        self.subscriptions.notify(live.logs.values())  # they end with the stream
 
     def list_streams(self, account: str, region: str) -> list[Stream]:
         return [live.stream for live in self.catalog.scope(account, region)]
@@ -234,31 +184,8 @@ class Kinesis:
     ) -> None:
         with self._lock:
             live = self.live(account, region, name_or_arn)
-            stream = live.stream
-            current = stream.retention_hours
-            if hours < DEFAULT_RETENTION_HOURS:
-                raise invalid_argument(
-                    f"Minimum allowed retention period is {DEFAULT_RETENTION_HOURS} hours. "
-                    f"Requested retention period ({hours} hours) is too short."
-                )
-            if hours > MAX_RETENTION_HOURS:
-                raise invalid_argument(
-                    f"Maximum allowed retention period is {MAX_RETENTION_HOURS} hours. "
-                    f"Requested retention period ({hours} hours) is too long."
-                )
-            if increase and hours < current:
-                raise invalid_argument(
-                    f"Requested retention period ({hours} hours) for stream {stream.name} can "
-                    f"not be shorter than existing retention period ({current} hours). Use "
-                    "DecreaseRetentionPeriod API."
-                )
-            if not increase and hours > current:
-                raise invalid_argument(
-                    f"Requested retention period ({hours} hours) for stream {stream.name} can "
-                    f"not be longer than existing retention period ({current} hours). Use "
-                    "IncreaseRetentionPeriod API."
-                )
-            stream.retention_hours = hours
+            streams.check_retention(live.stream, hours, increase=increase)
+            live.stream.retention_hours = hours
             self._change(live)
             now = self.now()
             for log in live.logs.values():
@@ -306,13 +233,7 @@ class Kinesis:
     def tag(self, account: str, region: str, name_or_arn: str, tags: dict[str, str]) -> None:
         with self._lock:
             live = self.live(account, region, name_or_arn)
-            merged = {**live.stream.tags, **tags}
-            if len(merged) > 50:
-                raise limit_exceeded(
-                    f"Failed to add tags to stream {live.stream.name} under account {account} "
-                    "because a given stream cannot have more than 50 tags."
-                )
-            live.stream.tags = merged
+            live.stream.tags = streams.merged_tags(live.stream, tags)
             self._change(live)
 
     def untag(self, account: str, region: str, name_or_arn: str, keys: list[str]) -> None:
@@ -347,24 +268,14 @@ class Kinesis:
         )
 
     def _commit(self, pending: list[tuple[ShardLog, int]]) -> None:
-        """Wait until several shard logs are durable, flushing them side by side: a PutRecords
-        spread over four shards then waits about one flush, not four in a row."""
-        if len(pending) < 2 or not self.fsync:
-            records.commit_in_turn(pending)
-            return
-        futures = [self._flushers.submit(log.commit, stop) for log, stop in pending[1:]]
-        log, stop = pending[0]
-        log.commit(stop)
-        for future in futures:
-            future.result()
+        """Wait until the logs a put wrote are durable (so visible), then wake the
+        subscriptions reading them."""
+        self._flush(pending)
+        self.subscriptions.notify(log for log, _ in pending)
 
     def check_iterator(self, account: str, region: str, token: str) -> None:
         """Whether GetRecords would accept the iterator (for DryRun); raises if not."""
-        it = ShardIterator.decode(token, int(self.now() * 1000))
-        live = self.catalog.get(account, region, it.stream)
-        if live is None or live.stream.uid != it.uid:
-            raise stream_not_found(it.stream, account)
-        self.shard(live, it.shard_id)
+        iterators.resolve(self.catalog, account, region, token, self.now())
 
     def shard_iterator(
         self,
@@ -378,42 +289,29 @@ class Kinesis:
         timestamp: datetime | None = None,
     ) -> str:
         live = self.live(account, region, name_or_arn)
-        shard = self.shard(live, shard_id)
+        shard = live.shard(shard_id)
         now = self.now()
         position = records.iterator_position(
             live, shard, kind, now, sequence_number=sequence_number, timestamp=timestamp
         )
-        s = live.stream
-        return ShardIterator(
-            s.account, s.region, s.name, s.uid, shard.shard_id, position, int(now * 1000)
-        ).encode()
+        return iterators.issue(live, shard, position, now)
 
     def get_records(
         self, account: str, region: str, token: str, limit: int, stream_arn: str | None
     ) -> tuple[records.Batch, str | None]:
         """A GetRecords call: the batch and the next iterator (None at a closed shard's end)."""
         now = self.now()
-        it = ShardIterator.decode(token, int(now * 1000))
-        if it.account != account or it.region != region:
-            raise invalid_argument("Invalid ShardIterator.")
-        live = self.catalog.get(account, region, it.stream)
-        if live is None or live.stream.uid != it.uid:
-            raise stream_not_found(it.stream, account)
+        it, live, shard = iterators.resolve(self.catalog, account, region, token, now)
         if stream_arn is not None and stream_arn != live.stream.arn:
             raise invalid_argument(
                 f"StreamARN {stream_arn} does not match the stream of the ShardIterator."
             )
-        shard = self.shard(live, it.shard_id)
         records.check_read(self.meter, live, shard, now)
         batch = records.get(live, shard, it.position, limit, now)
         records.charge_read(self.meter, live, shard, batch)
         if batch.next_position is None:
             return batch, None
-        s = live.stream
-        following = ShardIterator(
-            s.account, s.region, s.name, s.uid, shard.shard_id, batch.next_position, int(now * 1000)
-        )
-        return batch, following.encode()
+        return batch, iterators.issue(live, shard, batch.next_position, now)
 
     # Consumers
 
@@ -427,15 +325,7 @@ class Kinesis:
     def find_consumer(
         self, account: str, region: str, stream_arn: str | None, name: str | None, arn: str | None
     ) -> tuple[Stream, Consumer]:
-        if stream_arn is None:
-            if arn is None:
-                raise invalid_argument(
-                    "Either ConsumerARN or StreamARN and ConsumerName are required."
-                )
-            stream_arn = consumers.stream_arn_of(arn)
-        elif name is None and arn is None:
-            raise invalid_argument("ConsumerName is required with StreamARN.")
-        stream = self.stream(account, region, stream_arn)
+        stream = self.stream(account, region, consumers.stream_arn_for(stream_arn, name, arn))
         return stream, consumers.find(stream, name, arn)
 
     def subscribe_to_shard(
@@ -453,13 +343,9 @@ class Kinesis:
         """A running subscription of the consumer to the shard from the `kind` position (the
         iterator types); iterate its `events()`. See `subscription`."""
         stream, consumer = self.find_consumer(account, region, None, None, consumer_arn)
-        if consumer.status != "ACTIVE":
-            raise in_use(
-                f"Consumer {consumer_arn} is in {consumer.status} state; it must be ACTIVE "
-                "to subscribe."
-            )
+        consumers.check_active(consumer)
         live = self.live(account, region, stream.arn)
-        shard = self.shard(live, shard_id)
+        shard = live.shard(shard_id)
         position = records.iterator_position(
             live, shard, kind, self.now(), sequence_number=sequence_number, timestamp=timestamp
         )
@@ -484,7 +370,9 @@ class Kinesis:
         with self._lock:
             stream, consumer = self.find_consumer(account, region, stream_arn, name, arn)
             del stream.consumers[consumer.name]
-            self._change(self.live(account, region, stream.arn))
+            live = self.live(account, region, stream.arn)
+            self._change(live)
+        self.subscriptions.notify(live.logs.values())  # the consumer's end with it
 
     def open_shard_count(self, account: str, region: str) -> tuple[int, int]:
         """Open shards and on-demand streams in this account and region."""
@@ -517,7 +405,7 @@ class Kinesis:
         limit: int = 10000,
     ) -> list[StreamRecord]:
         live = self.live(account, region, stream_name_or_arn)
-        shard = self.shard(live, shard_id)
+        shard = live.shard(shard_id)
         now = self.now()
         if after_sequence_number is None:
             position = 0

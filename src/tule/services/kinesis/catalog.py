@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tule.metadata.base import MetadataStore
+from tule.services.kinesis.errors import invalid_argument, shard_not_found, stream_not_found
 from tule.services.kinesis.hashkeys import Router
 from tule.services.kinesis.models import Shard, Stream
 from tule.storage.shard_log import ShardLog
@@ -45,6 +46,13 @@ class Live:
 
     def reroute(self) -> None:
         self.router = Router.of(self.stream.shards)
+
+    def shard(self, shard_id: str) -> Shard:
+        """The stream's shard `shard_id`; ResourceNotFoundException if it has none."""
+        shard = self.stream.shard(shard_id)
+        if shard is None:
+            raise shard_not_found(shard_id, self.stream.name, self.stream.account)
+        return shard
 
 
 class Catalog:
@@ -82,6 +90,23 @@ class Catalog:
 
     def get(self, account: str, region: str, name: str) -> Live | None:
         return self._live.get((account, region, name))
+
+    def find(self, account: str, region: str, name_or_arn: str) -> Live:
+        """The stream a request names by StreamName or StreamARN; ResourceNotFoundException if
+        there is none (an ARN of another account or region names none here)."""
+        name = name_or_arn
+        if name_or_arn.startswith("arn:"):
+            parts = name_or_arn.split(":", 5)
+            resource = parts[5] if len(parts) == 6 else ""
+            if len(parts) != 6 or not resource.startswith("stream/"):
+                raise invalid_argument(f"Invalid StreamARN {name_or_arn}.")
+            name = resource[len("stream/") :].split("/", 1)[0]
+            if parts[3] != region or parts[4] != account:
+                raise stream_not_found(name, parts[4])
+        live = self._live.get((account, region, name))
+        if live is None:
+            raise stream_not_found(name, account)
+        return live
 
     def scope(self, account: str, region: str) -> Iterator[Live]:
         """The streams of one account and region, in name order."""

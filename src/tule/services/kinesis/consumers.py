@@ -38,6 +38,27 @@ def stream_arn_of(arn: str) -> str:
     return head
 
 
+def stream_arn_for(stream_arn: str | None, name: str | None, arn: str | None) -> str:
+    """The stream a consumer request names: its StreamARN, else its ConsumerARN's stream (a
+    StreamARN needs a ConsumerName or ConsumerARN with it)."""
+    if stream_arn is None:
+        if arn is None:
+            raise invalid_argument("Either ConsumerARN or StreamARN and ConsumerName are required.")
+        return stream_arn_of(arn)
+    if name is None and arn is None:
+        raise invalid_argument("ConsumerName is required with StreamARN.")
+    return stream_arn
+
+
+def check_active(consumer: Consumer) -> None:
+    """Only an ACTIVE consumer may subscribe (one just registered is CREATING on AWS)."""
+    if consumer.status != "ACTIVE":
+        raise in_use(
+            f"Consumer {consumer.arn} is in {consumer.status} state; it must be ACTIVE "
+            "to subscribe."
+        )
+
+
 def find(stream: Stream, name: str | None, arn: str | None) -> Consumer:
     for consumer in stream.consumers.values():
         if (name is None or consumer.name == name) and (arn is None or consumer.arn == arn):

@@ -41,3 +41,20 @@ class Router:
     def route(self, hash_key: int) -> Shard:
         # Open shards always cover the whole key space, so this never falls off either end.
         return self.shards[bisect_right(self.starts, hash_key) - 1]
+
+    def group(self, hash_keys: list[int]) -> list[tuple[Shard, list[int]]]:
+        """The open shards `hash_keys` route to, in order of first use, each with the indices
+        of its keys in order."""
+        shards = self.shards
+        if len(shards) == 1:
+            return [(shards[0], list(range(len(hash_keys))))] if hash_keys else []
+        starts = self.starts
+        slots: dict[int, list[int]] = {}
+        for i, h in enumerate(hash_keys):
+            slot = bisect_right(starts, h)
+            found = slots.get(slot)
+            if found is None:
+                slots[slot] = [i]
+            else:
+                found.append(i)
+        return [(shards[slot - 1], indices) for slot, indices in slots.items()]

@@ -4,6 +4,7 @@ handed out, so they expire (iterators after 5 minutes, ListShards tokens after 3
 An iterator names the stream by account, region, name and uid (a stream deleted and created
 again does not accept the old one's iterators), the shard, and the log position to read next.
 A CRC guards against edits; anything that does not decode is "Invalid ShardIterator.".
+`issue` hands one out for a shard of a live stream and `resolve` finds that shard again.
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ import binascii
 import zlib
 from dataclasses import dataclass
 
+from tule.services.kinesis.catalog import Catalog, Live
 from tule.services.kinesis.errors import (
     expired_iterator,
     expired_next_token,
+    invalid_argument,
     invalid_iterator,
     invalid_next_token,
+    stream_not_found,
 )
+from tule.services.kinesis.models import Shard
 
 ITERATOR_TTL_MS = 300_000
 NEXT_TOKEN_TTL_MS = 300_000
@@ -77,6 +82,28 @@ class ShardIterator:
         if now_ms - issued > ITERATOR_TTL_MS:
             raise expired_iterator(issued, now_ms, ITERATOR_TTL_MS)
         return cls(*fields[1:6], position=position, issued_ms=issued)  # type: ignore[arg-type]
+
+
+def issue(live: Live, shard: Shard, position: int, now: float) -> str:
+    """An iterator reading `shard` of the stream from log `position`, issued at `now`."""
+    s = live.stream
+    return ShardIterator(
+        s.account, s.region, s.name, s.uid, shard.shard_id, position, int(now * 1000)
+    ).encode()
+
+
+def resolve(
+    catalog: Catalog, account: str, region: str, token: str, now: float
+) -> tuple[ShardIterator, Live, Shard]:
+    """The iterator a caller of this account and region passed, with its stream and shard;
+    an iterator of a stream since deleted (even if created again) names no stream."""
+    it = ShardIterator.decode(token, int(now * 1000))
+    if it.account != account or it.region != region:
+        raise invalid_argument("Invalid ShardIterator.")
+    live = catalog.get(account, region, it.stream)
+    if live is None or live.stream.uid != it.uid:
+        raise stream_not_found(it.stream, account)
+    return it, live, live.shard(it.shard_id)
 
 
 def page_token(kind: str, scope: list[str], after: str, issued_ms: int) -> str:

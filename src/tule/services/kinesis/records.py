@@ -43,6 +43,9 @@ class Entry(NamedTuple):
     explicit_hash_key: str | None = None
 
 
+_new = tuple.__new__
+
+
 class Put(NamedTuple):
     """Where a record went: its shard and sequence number, or why it did not."""
 
@@ -93,8 +96,11 @@ def put(
     """Put `entries` into the stream; with `whole` (PutRecord) a throttled record fails the
     call, else (PutRecords) only its own entry. Size limits are checked first, for the whole
     request; `commit` waits for the logs written to be durable."""
-    keys = [e.partition_key.encode() for e in entries]
-    sizes = [len(k) + len(e.data) for k, e in zip(keys, entries, strict=True)]
+    # The hot path of PutRecords (up to 500 records a call): per record, only what must be
+    # per record, in comprehensions, with names bound locally.
+    keys = [e[0].encode() for e in entries]
+    datas = [e[1] for e in entries]
+    sizes = [len(k) + len(d) for k, d in zip(keys, datas, strict=True)]
     if max(sizes) > record_limit:
         if whole:
             raise _too_big(record_limit, "data")
@@ -102,31 +108,28 @@ def put(
         raise _too_big(record_limit, f"records.{first + 1}.member.data")
     if sum(sizes) > MAX_PUT_RECORDS_BYTES:
         raise invalid_argument("Records size exceeds 5 MB limit")
-    md5 = hashlib.md5
-    hashes = [
-        int.from_bytes(md5(k).digest(), "big")
-        if e.explicit_hash_key is None
-        else explicit_hash(e.explicit_hash_key)
-        for k, e in zip(keys, entries, strict=True)
-    ]
+    md5, from_bytes = hashlib.md5, int.from_bytes
+    explicit = [e[2] for e in entries]
+    if explicit.count(None) != len(explicit):
+        hashes = [
+            from_bytes(md5(k).digest()) if x is None else explicit_hash(x)
+            for k, x in zip(keys, explicit, strict=True)
+        ]
+    else:
+        hashes = [from_bytes(md5(k).digest()) for k in keys]  # big-endian, the default
     if dry_run:
         raise dry_run_refusal()
     stream = live.stream
-    results: list[Put | None] = [None] * len(entries)
+    n = len(entries)
+    # Built whole when one shard takes every record (a 1-shard stream), else filled by index.
+    results: list[Put | None] | None = None
     pending: list[tuple[ShardLog, int]] = []
     arrival_ms = int(now * 1000)
     with live.lock:
         if live.deleted:
             raise stream_not_found(stream.name, stream.account)
-        route = live.router.route
-        groups: dict[str, tuple[Shard, list[int]]] = {}
-        for i, h in enumerate(hashes):
-            shard = route(h)
-            group = groups.get(shard.shard_id)
-            if group is None:
-                group = groups[shard.shard_id] = (shard, [])
-            group[1].append(i)
-        for shard_id, (shard, indices) in groups.items():
+        for shard, indices in live.router.group(hashes):
+            shard_id = shard.shard_id
             if meter is not None:
                 admitted = meter.admit_writes(
                     (stream.uid, shard_id), [sizes[i] for i in indices], now
@@ -134,6 +137,8 @@ def put(
                 if not all(admitted):
                     if whole:
                         raise throughput_exceeded(shard_id, stream.name, stream.account)
+                    if results is None:
+                        results = [None] * n
                     message = rate_exceeded_message(shard_id, stream.name, stream.account)
                     refused = Put(None, None, "ProvisionedThroughputExceededException", message)
                     for i, ok in zip(indices, admitted, strict=True):
@@ -143,12 +148,26 @@ def put(
                     if not indices:
                         continue
             log = live.logs[shard_id]
-            positions, arrived = log.write(
-                [(keys[i], entries[i].data) for i in indices], arrival_ms
-            )
+            whole_batch = len(indices) == n
+            if whole_batch:
+                batch = list(zip(keys, datas, strict=True))
+            else:
+                batch = [(keys[i], datas[i]) for i in indices]
+            positions, arrived = log.write(batch, arrival_ms)
             base = sequence.base(shard.created, shard.index, arrived // 1000)
-            for i, position in zip(indices, positions, strict=True):
-                results[i] = Put(shard_id, str(base | ((position + 1) << 80)))
+            # Counter = position + 1 (see `sequence`); a Put made as a tuple skips the named
+            # tuple's Python-level constructor.
+            made: list[Put] = [
+                _new(Put, (shard_id, str(base | (counter << 80)), None, None))
+                for counter in range(positions.start + 1, positions.stop + 1)
+            ]
+            if whole_batch and results is None:
+                results = made  # type: ignore[assignment]
+            else:
+                if results is None:
+                    results = [None] * n
+                for i, result in zip(indices, made, strict=True):
+                    results[i] = result
             pending.append((log, positions.stop))
     commit(pending)
     return results  # type: ignore[return-value]

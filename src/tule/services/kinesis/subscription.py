@@ -2,12 +2,12 @@
 a registered consumer as they arrive (spec §6.7).
 
 A subscription starts at a position (the iterator types of §6.4) and is an async iterator of
-`ShardEvent`s: one as soon as records are visible past its position (polled every
-`POLL_S`), else an empty one every `PUSH_INTERVAL_S`, so the consumer learns
-`MillisBehindLatest` and where to resume. Each event's `continuation` is the sequence number
-to resume after (the last record's, or one naming the position reached). When the shard is
-closed and read to its end, a last event has no continuation and names the child shards,
-which is how KCL and other fan-out readers recognise a shard's end. It then stops, as it does
+`ShardEvent`s: one as soon as records are visible past its position, else an empty one every
+`PUSH_INTERVAL_S`, so the consumer learns `MillisBehindLatest` and where to resume. Each
+event's `continuation` is the sequence number to resume after (the last record's, or one naming
+the position reached). When the shard is closed and read to its end, a last event has no
+continuation and names the child shards, which is how KCL and other fan-out readers recognise
+a shard's end. It then stops, as it does
 after `LIFETIME_S` of the injected clock (AWS: 5 minutes, after which consumers subscribe
 again), when the same consumer subscribes to the shard again, or when the domain closes.
 
@@ -18,32 +18,41 @@ holds records back (it never fails) once spent. A consumer deregistered or a str
 under a running subscription ends it with ResourceNotFoundException.
 
 Waiting happens on the event loop; only log reads go to a worker thread, so an open
-subscription holds no thread. Subscriptions live only as long as their connection: nothing of
-them is stored, and a restart ends them as a dropped connection does on AWS (consumers
-subscribe again from their last ContinuationSequenceNumber).
+subscription holds no thread. A put wakes the subscriptions of the shards it appended to the
+moment its records are visible (`wake`, through `subscriptions.Subscriptions.notify`), as do
+deleting the stream and deregistering a consumer; a look at the log every `poll_s` (default
+`POLL_S`) remains for what nothing announces: the clock moving (lifetime, read budget),
+records another writer's flush made visible. Subscriptions live only as long as their
+connection: nothing of them is stored, and a restart ends them as a dropped connection does
+on AWS (consumers subscribe again from their last ContinuationSequenceNumber).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import anyio
 
 from tule.clock import Clock
 from tule.services.kinesis import records, sequence
 from tule.services.kinesis.catalog import Live
-from tule.services.kinesis.errors import consumer_not_found, in_use, stream_not_found
+from tule.services.kinesis.errors import consumer_not_found, stream_not_found
 from tule.services.kinesis.models import Shard
 from tule.services.kinesis.throughput import READ_BYTES_PER_S
-from tule.storage.shard_log import LogRecord, ShardLogClosed
+from tule.storage.shard_log import LogRecord, ShardLog, ShardLogClosed
+
+if TYPE_CHECKING:
+    from tule.services.kinesis.subscriptions import Subscriptions
 
 LIFETIME_S = 300.0
 RESUBSCRIBE_S = 5.0
 PUSH_INTERVAL_S = 1.0  # real time between events when no records come
-POLL_S = 0.05  # real time between looks at the shard log
+POLL_S = 0.05  # real time between looks at the shard log when no put wakes the subscription
 MAX_EVENT_RECORDS = 10_000
 
 
@@ -81,12 +90,16 @@ class Subscription:
         self.registry = registry
         self.live = live
         self.shard_id = shard.shard_id
+        self.log: ShardLog = live.logs[shard.shard_id]
         self.consumer_arn = consumer_arn
         self.position = position
         self.clock = clock
         self.started = clock.time()
         self.limited = limited
         self._ended = threading.Event()
+        # Set by `events()` on its loop: what `wake` signals from a putting thread.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup: asyncio.Event | None = None
         # Where to resume: the last record sent, or (none yet) the starting position.
         self._continuation = _resume_point(shard, position)
         self._budget = float(READ_BYTES_PER_S)
@@ -96,9 +109,19 @@ class Subscription:
     def key(self) -> tuple[str, str]:
         return (self.consumer_arn, self.shard_id)
 
+    def wake(self) -> None:
+        """Look at the log now instead of at the next poll (from any thread)."""
+        loop, wakeup = self._loop, self._wakeup
+        if loop is None or wakeup is None:
+            return  # not iterated yet: its first look at the log is still to come
+        # RuntimeError: the loop is closed, and the subscription ended with it.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(wakeup.set)
+
     def end(self) -> None:
-        """Stop at the next look at the log (from any thread)."""
+        """Stop at once (from any thread)."""
         self._ended.set()
+        self.wake()
 
     @property
     def ended(self) -> bool:
@@ -126,7 +149,7 @@ class Subscription:
         return int(self._budget) if self._budget >= 1 else 0
 
     def _behind(self, now: float) -> int:
-        arrived = self.live.logs[self.shard_id].arrival_ms(self.position)
+        arrived = self.log.arrival_ms(self.position)
         return 0 if arrived is None else max(0, int(now * 1000) - arrived)
 
     def _read(self, shard: Shard, max_bytes: int, now: float) -> ShardEvent:
@@ -148,14 +171,20 @@ class Subscription:
 
     async def events(self) -> AsyncGenerator[ShardEvent]:
         loop = asyncio.get_running_loop()
+        wakeup = asyncio.Event()
+        self._loop, self._wakeup = loop, wakeup
+        self.registry.watch(self)
         pushed = float("-inf")
         try:
             while not self.ended:
+                # Cleared before looking at the log: a put that lands after the look sets it
+                # again, so the wait below returns at once instead of missing the records.
+                wakeup.clear()
                 now = self.clock.time()
                 if now - self.started >= LIFETIME_S:
                     return
                 shard = self._check()
-                log = self.live.logs[self.shard_id]
+                log = self.log
                 if not shard.is_open and self.position >= log.appended_end:
                     children = records.children_of(self.live, shard)
                     yield ShardEvent([], [], None, 0, children)
@@ -173,64 +202,9 @@ class Subscription:
                     pushed = loop.time()
                     yield ShardEvent([], [], self._continuation, self._behind(now))
                 else:
-                    await asyncio.sleep(POLL_S)
+                    due = PUSH_INTERVAL_S - (loop.time() - pushed)
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(min(self.registry.poll_s, due)):
+                            await wakeup.wait()
         finally:
             self.registry.finish(self)
-
-
-class Subscriptions:
-    """The running subscriptions and when each consumer last subscribed to each shard."""
-
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._running: dict[tuple[str, str], Subscription] = {}
-        self._last_start: dict[tuple[str, str], float] = {}
-        self._closed = False
-
-    def _too_soon(self, key: tuple[str, str], now: float) -> None:
-        """ResourceInUseException if this consumer subscribed to this shard in the last 5 s
-        (caller holds the lock)."""
-        last = self._last_start.get(key)
-        if last is not None and now - last < RESUBSCRIBE_S:
-            raise in_use(
-                f"Another active subscription exists for consumer {key[0]} on shard {key[1]}. "
-                f"Subscribe again at least {int(RESUBSCRIBE_S)} seconds after the last "
-                "successful SubscribeToShard."
-            )
-
-    def admit(self, consumer_arn: str, shard_id: str) -> None:
-        """Raise what `begin` would refuse now (for DryRun)."""
-        with self._lock:
-            self._too_soon((consumer_arn, shard_id), self.clock.time())
-
-    def begin(self, sub: Subscription) -> None:
-        """Run `sub`, ending the one it replaces (one subscription per consumer and shard)."""
-        with self._lock:
-            self._too_soon(sub.key, sub.started)
-            old = self._running.get(sub.key)
-            self._running[sub.key] = sub
-            stale = [k for k, t in self._last_start.items() if sub.started - t >= RESUBSCRIBE_S]
-            for key in stale:
-                del self._last_start[key]
-            self._last_start[sub.key] = sub.started
-            if self._closed:
-                sub.end()
-        if old is not None:
-            old.end()
-
-    def finish(self, sub: Subscription) -> None:
-        with self._lock:
-            if self._running.get(sub.key) is sub:
-                del self._running[sub.key]
-
-    def running(self) -> int:
-        with self._lock:
-            return len(self._running)
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            subs = list(self._running.values())
-        for sub in subs:
-            sub.end()
