@@ -26,6 +26,7 @@ from typing import Any
 
 from tule.clock import Clock
 from tule.engines.duckdb_engine import DuckDbEngine, EngineSession
+from tule.errors import AwsError
 from tule.metadata.base import Delete, MetadataStore, Put
 from tule.services.athena.errors import (
     INTERNAL_ERROR,
@@ -170,7 +171,7 @@ class Executions:
     def find(self, account: str, region: str, query_id: str) -> Record | None:
         try:
             return self.get(account, region, query_id)
-        except Exception:
+        except AwsError:  # not found
             return None
 
     def list_ids(
