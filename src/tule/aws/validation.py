@@ -18,6 +18,7 @@ from typing import Any
 
 from botocore.model import Shape
 
+from tule.aws.shape_cache import PerShape
 from tule.errors import AwsError
 
 MAX_ERRORS = 10
@@ -155,37 +156,16 @@ def validate(shape: Shape | None, value: dict, code: str = "ValidationException"
 
 Predicate = Callable[[Any], bool]
 
-# Keyed by identity: botocore builds a new `Shape` for each reference, so a recursive shape is
-# a chain of distinct objects, and a member that recurses is compiled when a value reaches it.
-_PREDICATES: dict[Shape, Predicate | None] = {}
-
 
 def predicate(shape: Shape) -> Predicate | None:
     """Whether a (non-null) value of `shape` breaks no constraint, as `problems` finds none;
     None when no value of the shape can break one."""
-    try:
-        return _PREDICATES[shape]
-    except KeyError:
-        pass
-    valid = _compile(shape, frozenset())
-    _PREDICATES[shape] = valid
-    return valid
+    return _PREDICATES.get(shape)
 
 
-def _member_predicate(shape: Shape, compiling: frozenset[str]) -> Predicate | None:
-    if shape.name in compiling and shape.type_name in ("structure", "list", "map"):
-        return _lazy(shape)
-    try:
-        return _PREDICATES[shape]
-    except KeyError:
-        valid = _compile(shape, compiling)
-        _PREDICATES[shape] = valid
-        return valid
-
-
-def _lazy(shape: Shape) -> Predicate:
+def _stand_in(get: Callable[[], Predicate | None]) -> Predicate:
     def valid(value: Any) -> bool:
-        compiled = predicate(shape)
+        compiled = get()
         return compiled is None or compiled(value)
 
     return valid
@@ -201,16 +181,16 @@ def _compile(shape: Shape, compiling: frozenset[str]) -> Predicate | None:
         members = tuple(
             (name, valid)
             for name, member in shape.members.items()
-            if (valid := _member_predicate(member, inner)) is not None
+            if (valid := _PREDICATES.member(member, inner)) is not None
         )
         if not required and not members:
             return None
         return _structure(required, members)
     if t == "list":
-        return _list(low, high, _member_predicate(shape.member, inner))
+        return _list(low, high, _PREDICATES.member(shape.member, inner))
     if t == "map":
-        key = _member_predicate(shape.key, inner)
-        return _map(low, high, key, _member_predicate(shape.value, inner))
+        key = _PREDICATES.member(shape.key, inner)
+        return _map(low, high, key, _PREDICATES.member(shape.value, inner))
     if t == "string":
         pattern = meta.get("pattern")
         rx = _compiled(pattern) if pattern else None
@@ -316,3 +296,6 @@ def _blob(low: Any, high: Any) -> Predicate:
         return not isinstance(value, bytes | bytearray) or low <= len(value) <= high
 
     return valid
+
+
+_PREDICATES: PerShape[Predicate] = PerShape(_compile, _stand_in)

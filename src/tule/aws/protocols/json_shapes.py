@@ -30,6 +30,7 @@ from tule.aws.protocols.common import (
     timestamp_format,
     timestamp_or_none,
 )
+from tule.aws.shape_cache import PerShape
 
 Convert = Callable[[Any], Any]
 
@@ -42,19 +43,11 @@ class Unusual(Exception):
 
 # -- request: decoded JSON -> the shape's Python form ------------------------------------------
 
-_INPUT: dict[Shape, Convert | None] = {}
-
 
 def input_converter(shape: Shape) -> Convert | None:
     """The compiled converter for a non-null value of `shape`; None when no compiled one is
     built for its kind (the caller uses the reference conversion)."""
-    try:
-        return _INPUT[shape]
-    except KeyError:
-        pass
-    convert = _compile_input(shape, frozenset())
-    _INPUT[shape] = convert
-    return convert
+    return _INPUT.get(shape)
 
 
 def _input_member(shape: Shape, compiling: frozenset[str]) -> tuple[type | tuple, Convert | None]:
@@ -67,22 +60,15 @@ def _input_member(shape: Shape, compiling: frozenset[str]) -> tuple[type | tuple
         return bool, None
     if t == "structure" and shape.is_document_type:
         return (), _document_input
-    if shape.name in compiling:
-        return (), _lazy_input(shape)
-    try:
-        convert = _INPUT[shape]
-    except KeyError:
-        convert = _compile_input(shape, compiling)
-        _INPUT[shape] = convert
+    convert = _INPUT.member(shape, compiling)
     if convert is None:
         return (), _unusual
     return (), convert
 
 
-def _lazy_input(shape: Shape) -> Convert:
-    # A member whose shape is one of its ancestors: compiled when a value first reaches it.
+def _input_stand_in(get: Callable[[], Convert | None]) -> Convert:
     def convert(value: Any) -> Any:
-        compiled = input_converter(shape)
+        compiled = get()
         if compiled is None:
             raise Unusual
         return compiled(value)
@@ -244,35 +230,16 @@ def _timestamp_input(value: Any) -> datetime:
 
 # -- response: a handler's Python value -> its JSON form ---------------------------------------
 
-_OUTPUT: dict[Shape, Convert | None] = {}
-
 
 def output_converter(shape: Shape) -> Convert | None:
     """The compiled converter for a non-null value of `shape`; None when the value is written
     as it is (strings, numbers of integer kinds, booleans, documents)."""
-    try:
-        return _OUTPUT[shape]
-    except KeyError:
-        pass
-    convert = _compile_output(shape, frozenset())
-    _OUTPUT[shape] = convert
-    return convert
+    return _OUTPUT.get(shape)
 
 
-def _output_member(shape: Shape, compiling: frozenset[str]) -> Convert | None:
-    if shape.name in compiling and shape.type_name in ("structure", "list", "map"):
-        return _lazy_output(shape)
-    try:
-        return _OUTPUT[shape]
-    except KeyError:
-        convert = _compile_output(shape, compiling)
-        _OUTPUT[shape] = convert
-        return convert
-
-
-def _lazy_output(shape: Shape) -> Convert:
+def _output_stand_in(get: Callable[[], Convert | None]) -> Convert:
     def convert(value: Any) -> Any:
-        compiled = output_converter(shape)
+        compiled = get()
         return value if compiled is None else compiled(value)
 
     return convert
@@ -285,13 +252,13 @@ def _compile_output(shape: Shape, compiling: frozenset[str]) -> Convert | None:
         if shape.is_document_type:
             return None
         members = tuple(
-            (name, _output_member(member, inner)) for name, member in shape.members.items()
+            (name, _OUTPUT.member(member, inner)) for name, member in shape.members.items()
         )
         return _structure_output(members)
     if t == "list":
-        return _list_output(_output_member(shape.member, inner))
+        return _list_output(_OUTPUT.member(shape.member, inner))
     if t == "map":
-        return _map_output(_output_member(shape.value, inner))
+        return _map_output(_OUTPUT.member(shape.value, inner))
     if t == "blob":
         return _blob_output
     if t == "timestamp":
@@ -367,3 +334,7 @@ def _timestamp_output(fmt: str) -> Convert:
         return round(dt.timestamp(), 3)
 
     return convert
+
+
+_INPUT: PerShape[Convert] = PerShape(_compile_input, _input_stand_in)
+_OUTPUT: PerShape[Convert] = PerShape(_compile_output, _output_stand_in)
