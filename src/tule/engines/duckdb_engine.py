@@ -293,29 +293,37 @@ class DuckDbEngine:
     ) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
-        config: dict[str, Any] = {}
-        if threads:
-            config["threads"] = threads
-        self._db = duckdb.connect(":memory:", config=config)
-        try:
-            # Athena evaluates timestamps in UTC; ICU (bundled) owns DuckDB's time zones.
-            self._db.execute("LOAD icu")
-            self._db.execute("SET GLOBAL TimeZone = 'UTC'")
-        except duckdb.Error:
-            pass
-        for name, value in (settings or {}).items():
-            self._db.execute(f"SET GLOBAL {name} = {_sql_value(value)}")
+        self._config: dict[str, Any] = {"threads": threads} if threads else {}
+        self._settings = dict(settings or {})
+        # Opened on the first query (~20 ms with ICU): a server that runs none never pays it.
+        self._db: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
         self._shared = SharedViews()
 
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        db = duckdb.connect(":memory:", config=self._config)
+        try:
+            # Athena evaluates timestamps in UTC; ICU (bundled) owns DuckDB's time zones.
+            db.execute("LOAD icu")
+            db.execute("SET GLOBAL TimeZone = 'UTC'")
+        except duckdb.Error:
+            pass
+        for name, value in self._settings.items():
+            db.execute(f"SET GLOBAL {name} = {_sql_value(value)}")
+        return db
+
     def session(self) -> EngineSession:
         with self._lock:
+            if self._db is None:
+                self._db = self._open()
             con = self._db.cursor()
         return EngineSession(con, self.workdir, self._shared)
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
 
 __all__ = [
