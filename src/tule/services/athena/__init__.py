@@ -30,6 +30,7 @@ from tule.engines.duckdb_engine import DuckDbEngine
 from tule.errors import AwsError
 from tule.metadata import open_store
 from tule.services.athena import catalog_api
+from tule.services.athena.copies import ObjectCopies
 from tule.services.athena.errors import invalid_request, no_output_location
 from tule.services.athena.executions import TERMINAL, Executions, new_query_id
 from tule.services.athena.records import decode_token, encode_token
@@ -78,7 +79,12 @@ class Athena:
         s3 = env.peer("s3")
         self.results = ResultStore(s3)
         runner = QueryRunner(
-            self.engine, lambda: env.peer("glue"), s3, self.results, env.data_dir / "scratch"
+            self.engine,
+            lambda: env.peer("glue"),
+            s3,
+            self.results,
+            env.data_dir / "scratch",
+            ObjectCopies(env.data_dir / "copies"),
         )
         self.executions = Executions(self.store, env.clock, self.engine, runner, QUERY_WORKERS)
 

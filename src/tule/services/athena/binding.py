@@ -181,13 +181,8 @@ def bind_tables(tree: exp.Expression, catalogs: Catalogs, session: EngineSession
         reuse = (database, name, tuple(f.path for f in source.files))
         view = catalogs.bound.get(reuse)
         if view is None:
-            if catalogs.reader.copied(source.files):
-                # Copies live for this query only: a private view, never shared.
-                view = catalogs.next_view()
-                session.register_table(view, source)
-            else:
-                # S3's own immutable files: a view later queries reuse (see the engine).
-                view = session.scan_view(source, catalogs.next_view())
+            # S3's immutable files and the shared copies: a view later queries reuse.
+            view = session.scan_view(source, catalogs.next_view())
             catalogs.bound[reuse] = view
         catalogs.scanned_bytes += source.scanned_bytes
         catalogs.files_read += [f.path for f in source.files]

@@ -22,6 +22,7 @@ from tule.engines.duckdb_engine import DuckDbEngine, EngineError, EngineSession
 from tule.errors import AwsError
 from tule.services.athena import dialect
 from tule.services.athena.binding import Catalogs, bind_tables
+from tule.services.athena.copies import ObjectCopies
 from tule.services.athena.ddl import UTILITY_KINDS, TextResult, create_table, run_utility
 from tule.services.athena.errors import (
     DATA_ERROR,
@@ -70,20 +71,29 @@ class QueryRunner:
     """Runs `QueryJob`s; one engine session per job (its interrupt stops only that job)."""
 
     def __init__(
-        self, engine: DuckDbEngine, glue: Any, s3: Any, results: ResultStore, scratch: Path
+        self,
+        engine: DuckDbEngine,
+        glue: Any,
+        s3: Any,
+        results: ResultStore,
+        scratch: Path,
+        copies: ObjectCopies,
     ) -> None:
         self.engine = engine
         self.glue = glue
         self.s3 = s3
         self.results = results
         self.scratch = scratch
+        self.copies = copies
+        scratch.mkdir(parents=True, exist_ok=True)
 
     def run(self, job: QueryJob, session: EngineSession) -> Outcome:
+        # Made only by the statements that write files of their own (CTAS, INSERT).
         scratch = new_scratch(self.scratch)
         try:
             catalogs = Catalogs(
                 self.glue(),
-                FileReader(self.s3, scratch / "objects"),
+                FileReader(self.s3, self.copies),
                 job.account,
                 job.region,
                 job.database,
@@ -155,11 +165,15 @@ class QueryRunner:
         scratch: Path,
     ) -> Outcome:
         bound = bind_tables(tree, catalogs, session)
-        sql = dialect.to_duckdb(bound)
-        local = scratch / "result.csv"
-        written = session.write_csv(sql, local)
-        url = result_url(job.output_prefix, job.query_id, ".csv")
-        self.results.put_file(url, local, "text/csv")
+        sql = dialect.to_duckdb(bound, copy=False)  # the tree is this query's own, used once
+        # Beside the per-query folders rather than in one: a SELECT then makes no folder.
+        local = self.scratch / f"{job.query_id}.csv"
+        try:
+            written = session.write_csv(sql, local)
+            url = result_url(job.output_prefix, job.query_id, ".csv")
+            self.results.put_file(url, local, "text/csv")
+        finally:
+            local.unlink(missing_ok=True)
         columns = column_info(written.columns)
         self.results.put_metadata(url + ".metadata", columns)
         return Outcome(

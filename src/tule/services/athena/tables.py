@@ -4,19 +4,19 @@ A Glue table names its SerDe and input format (which say how files are encoded),
 partition keys (Hive types), and its Location; each registered partition has a Location of its
 own. A table's files are the objects under those locations (Athena reads folders recursively and
 skips names starting with `_` or `.`, folder markers and empty objects). Objects are read in
-place where S3 keeps them as plain files; other bodies (inline, encrypted) are copied into the
-query's scratch folder first.
+place where S3 keeps them as plain files; other bodies (inline, encrypted) are read through
+copies shared by every query (`copies`).
 """
 
 from __future__ import annotations
 
 import os
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tule.engines.duckdb_sources import Column, DataFile, FileGroup, TableFormat, TableSource
+from tule.services.athena.copies import ObjectCopies
 
 Shape = dict[str, Any]
 
@@ -84,8 +84,7 @@ class FileReader:
     """Lists a location's objects and gives DuckDB a local path for each."""
 
     s3: Any
-    scratch: Path
-    _copies: dict[tuple[str, str], Path] = field(default_factory=dict)
+    copies: ObjectCopies
 
     def files(self, location: str, *, with_compression: bool) -> tuple[DataFile, ...]:
         bucket, prefix = split_s3(location)
@@ -105,21 +104,7 @@ class FileReader:
         found = self.s3.object_file(bucket, key)
         if found is not None:
             return Path(found)
-        # Small (inline) or sealed objects are copied out, once per query.
-        copied = self._copies.get((bucket, key))
-        if copied is not None:
-            return copied
-        self.scratch.mkdir(parents=True, exist_ok=True)
-        target = self.scratch / uuid.uuid4().hex
-        with open(target, "wb") as out:
-            for chunk in self.s3.read_object(bucket, key):
-                out.write(chunk)
-        self._copies[(bucket, key)] = target
-        return target
-
-    def copied(self, files: tuple[DataFile, ...] | list[DataFile]) -> bool:
-        """Whether any of the files is a copy made for this query (not S3's own file)."""
-        return any(Path(f.path).is_relative_to(self.scratch) for f in files)
+        return self.copies.path(self.s3, bucket, key)
 
 
 def partition_keys(table: Shape) -> tuple[Column, ...]:

@@ -257,6 +257,5 @@ def insert_into(
 
 
 def new_scratch(base: Path) -> Path:
-    path = base / uuid.uuid4().hex
-    path.mkdir(parents=True)
-    return path
+    """A fresh folder name under `base`; whoever writes into it makes it."""
+    return base / uuid.uuid4().hex

@@ -14,6 +14,9 @@ The in-process API other tule services use (never HTTP); errors are S3's `AwsErr
 
 - `list_objects(bucket, prefix)` yields `ObjectSummary(key, size, etag)` in key order;
 - `read_object(bucket, key)` yields the current version's bytes in chunks;
+- `object_body(bucket, key)` is the same bytes with an identity naming that stored body
+  (`ObjectBody`): a later write of the key, even of the same bytes, has another identity, so a
+  copy kept under it never goes stale;
 - `write_object(bucket, key, body, content_type=None)` stores a file object or bytes as a new
   object (durably, as PutObject does) and returns its ETag;
 - `object_file(bucket, key)` is the file holding the current version's bytes when they sit
@@ -48,7 +51,7 @@ from tule.storage.filesystem import FilesystemBlobStore
 
 log = logging.getLogger("tule.s3")
 
-__all__ = ["S3", "ObjectSummary"]
+__all__ = ["S3", "ObjectBody", "ObjectSummary"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,15 @@ class ObjectSummary:
     key: str
     size: int
     etag: str
+
+
+@dataclass(frozen=True)
+class ObjectBody:
+    """The current version's bytes, and the identity of the stored body they come from (None
+    for an empty body, which is stored nowhere)."""
+
+    identity: str | None
+    chunks: Iterator[bytes]
 
 
 class S3:
@@ -113,6 +125,14 @@ class S3:
             yield bytes(body)
         elif body is not None:
             yield from body
+
+    def object_body(self, bucket: str, key: str) -> ObjectBody:
+        """The bytes of the current version of `key`, named by their stored body."""
+        read = self.objects.get(bucket, key)
+        body = read.body
+        whole = isinstance(body, bytes | bytearray)
+        chunks: Iterator[bytes] = iter((bytes(body),)) if whole else iter(body or ())
+        return ObjectBody(read.version.blob_id, chunks)
 
     def write_object(
         self, bucket: str, key: str, body: BinaryIO | bytes, content_type: str | None = None

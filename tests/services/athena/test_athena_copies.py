@@ -1,0 +1,104 @@
+"""Copies of small (inline) S3 objects are shared by queries and never go stale."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from athena_helpers import LAKE, create_parquet_table, parquet_bytes, query
+
+from tule.services.athena.copies import ObjectCopies
+from tule.services.s3 import ObjectBody
+
+
+class FakeS3:
+    """Bodies by key; every write is a new stored body with an identity of its own."""
+
+    def __init__(self) -> None:
+        self.bodies: dict[str, tuple[str, bytes]] = {}
+        self.writes = 0
+        self.reads = 0
+
+    def put(self, key: str, data: bytes) -> None:
+        self.writes += 1
+        self.bodies[key] = (f"i{self.writes:032x}", data)
+
+    def object_body(self, bucket: str, key: str) -> ObjectBody:
+        identity, data = self.bodies[key]
+        self.reads += 1
+
+        def chunks() -> Iterator[bytes]:
+            yield data
+
+        return ObjectBody(identity, chunks())
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_a_body_is_copied_once_and_a_rewrite_gets_a_new_copy(tmp_path: Path) -> None:
+    s3 = FakeS3()
+    copies = ObjectCopies(tmp_path / "copies")
+    s3.put("k", b"first")
+    first = copies.path(s3, "b", "k")
+    again = copies.path(s3, "b", "k")
+    assert first == again
+    assert first.read_bytes() == b"first"
+    stat = first.stat()
+    assert (again.stat().st_mtime_ns, again.stat().st_ino) == (stat.st_mtime_ns, stat.st_ino)
+    s3.put("k", b"second")
+    rewritten = copies.path(s3, "b", "k")
+    assert rewritten != first
+    assert rewritten.read_bytes() == b"second"
+
+
+def test_the_folder_is_emptied_at_start(tmp_path: Path) -> None:
+    folder = tmp_path / "copies"
+    folder.mkdir()
+    (folder / "left-over").write_bytes(b"x")
+    ObjectCopies(folder)
+    assert list(folder.iterdir()) == []
+
+
+def test_beyond_the_cap_old_copies_go_but_never_recently_used_ones(tmp_path: Path) -> None:
+    s3, clock = FakeS3(), Clock()
+    copies = ObjectCopies(tmp_path / "copies", max_bytes=10, grace_s=100.0, now=clock)
+    for key in ("a", "b", "c"):
+        s3.put(key, b"12345")
+    a = copies.path(s3, "b", "a")
+    clock.t = 50.0
+    b = copies.path(s3, "b", "b")
+    clock.t = 120.0
+    # 15 bytes > 10: `a` (used 120 s ago) goes; `b` (70 s ago) stays though still over the cap.
+    c = copies.path(s3, "b", "c")
+    assert not a.exists()
+    assert b.exists() and c.exists()
+    clock.t = 200.0
+    copies.path(s3, "b", "a")  # copied again, and now `b` is old enough to go
+    assert not b.exists()
+    assert copies.path(s3, "b", "a").read_bytes() == b"12345"
+
+
+def test_a_small_table_rewritten_between_queries_answers_with_the_new_rows(
+    athena: Any, glue: Any, s3: Any
+) -> None:
+    create_parquet_table(glue, "tiny_copies", f"s3://{LAKE}/tiny_copies/", [("n", "int")])
+    key = "tiny_copies/part-0.parquet"
+    s3.put_object(
+        Bucket=LAKE, Key=key, Body=parquet_bytes(pa.table({"n": pa.array([1, 2], pa.int32())}))
+    )
+    assert query(athena, "SELECT sum(n) FROM tiny_copies") == [["_col0"], ["3"]]
+    assert query(athena, "SELECT count(*) FROM tiny_copies") == [["_col0"], ["2"]]
+    s3.put_object(
+        Bucket=LAKE,
+        Key=key,
+        Body=parquet_bytes(pa.table({"n": pa.array([10, 20, 30], pa.int32())})),
+    )
+    assert query(athena, "SELECT sum(n) FROM tiny_copies") == [["_col0"], ["60"]]
