@@ -10,6 +10,11 @@ Measures (100-byte records, a 4-shard stream, tule with fsync on and throughput 
 - GetRecords read-back of everything written (one client process per shard, Limit 10000),
   against reading and parsing that file from the page cache. Target >= 0.5x.
 - PutRecord latency with 8 concurrent client processes (p50, p99). Target p99 <= 10 ms.
+- boto3's own ceiling: the client CPU per record of `put_records` (500 records) and of
+  `get_records` (a 10,000-record page) with the network and the server taken away. A
+  `before-send` handler answers each call with a real tule answer captured once, so botocore
+  still serializes every request and parses the whole response. With the server's measured CPU
+  per record this gives the best case the machine's cores allow through boto3.
 
 Client processes are started and warmed before timing and released together by a barrier; one
 boto3 client is the bottleneck otherwise. They share the machine's cores with the server, so on
@@ -42,6 +47,7 @@ from common import Server, free_port, moto_server
 
 RECORD = 100
 BATCH = 500
+MAX_PAGE = 10_000  # the most records one GetRecords answers
 SHARDS = 4
 _FRAME = struct.Struct("<IQqI")  # length, sequence, time ms, crc32
 
@@ -116,6 +122,80 @@ def file_baseline(folder: Path, total: int, per_sync: int = 1000) -> tuple[float
 
 
 # ---------------------------------------------------------------- client processes
+
+
+class _Canned:
+    """An answer body for `botocore.awsrequest.AWSResponse`, served again on every call."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: object):
+        yield self.body
+
+
+def client_ceiling(url: str, calls: int = 40, pages: int = 5) -> dict[str, float]:
+    """Client CPU-seconds per record of boto3's put_records (500 records) and get_records (a
+    10,000-record page), answered without network or server by real tule answers captured
+    from `url`; a 1-shard stream of its own holds the records."""
+    from botocore.awsrequest import AWSResponse
+
+    stream = "bench-ceiling"
+    client = _client(url)
+    client.create_stream(StreamName=stream, ShardCount=1)
+    client.get_waiter("stream_exists").wait(
+        StreamName=stream, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    rng = random.Random(7)
+    payload = os.urandom(RECORD)
+    records = [{"PartitionKey": f"k{rng.randrange(10**9)}", "Data": payload} for _ in range(BATCH)]
+    answers: dict[str, tuple[int, dict, bytes]] = {}
+
+    def keeper(operation: str):
+        def keep(response_dict=None, **_: object) -> None:
+            if response_dict is not None:
+                answers[operation] = (
+                    response_dict["status_code"],
+                    dict(response_dict["headers"]),
+                    response_dict["body"],
+                )
+
+        return keep
+
+    for operation in ("PutRecords", "GetRecords"):
+        client.meta.events.register(f"response-received.kinesis.{operation}", keeper(operation))
+    for _ in range(2 * MAX_PAGE // BATCH):
+        client.put_records(StreamName=stream, Records=records)
+    shard = client.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+    it = client.get_shard_iterator(
+        StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    page = client.get_records(ShardIterator=it, Limit=MAX_PAGE)
+    assert len(page["Records"]) == MAX_PAGE and page["Records"][0]["Data"] == payload
+
+    offline = _client(url)
+
+    def answerer(operation: str):
+        def answer(request, **_: object) -> AWSResponse:
+            status, headers, body = answers[operation]
+            return AWSResponse(request.url, status, headers, _Canned(body))
+
+        return answer
+
+    for operation in answers:
+        offline.meta.events.register(f"before-send.kinesis.{operation}", answerer(operation))
+    offline.put_records(StreamName=stream, Records=records)
+    offline.get_records(ShardIterator=it, Limit=MAX_PAGE)
+    start = time.process_time()
+    for _ in range(calls):
+        offline.put_records(StreamName=stream, Records=records)
+    put = (time.process_time() - start) / (calls * BATCH)
+    start = time.process_time()
+    for _ in range(pages):
+        got = len(offline.get_records(ShardIterator=it, Limit=MAX_PAGE)["Records"])
+    get = (time.process_time() - start) / (pages * got)
+    client.delete_stream(StreamName=stream)
+    return {"put": put, "get": get}
 
 
 def _putter(url: str, stream: str, batches: int, seed: int, commands, results, barrier) -> None:
@@ -213,6 +293,7 @@ def server_cpu_seconds(pid: int) -> float:
 def measure(url: str, pid: int, args: argparse.Namespace) -> dict[str, float]:
     admin = _client(url)
     out: dict[str, list[float]] = {"put": [], "put_cpu": [], "get": [], "p50": [], "p99": []}
+    out["get_cpu"] = []
     out["single"] = []
     for run in range(args.runs):
         stream = f"bench-{run}"
@@ -234,9 +315,12 @@ def measure(url: str, pid: int, args: argparse.Namespace) -> dict[str, float]:
         out["put_cpu"].append(total / cpu if cpu > 0 else float("inf"))
         shards = [s["ShardId"] for s in admin.list_shards(StreamName=stream)["Shards"]]
         readers = Pool(_reader, [(url, stream, s) for s in shards])
+        cpu0 = server_cpu_seconds(pid)
         spans = readers.run()
+        cpu = server_cpu_seconds(pid) - cpu0
         readers.close()
         count = sum(s[2] for s in spans)
+        out["get_cpu"].append(count / cpu if cpu > 0 else float("inf"))
         if count != total + 10 * args.clients:
             print(f"warning: {url}: read back {count} of {total + 10 * args.clients} records")
         out["get"].append(count / (max(e for _, e, _ in spans) - min(s for s, _, _ in spans)))
@@ -253,6 +337,38 @@ def measure(url: str, pid: int, args: argparse.Namespace) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in out.items()}
 
 
+def print_ceiling(
+    ceiling: dict[str, float], t: dict[str, float], targets: dict[str, float]
+) -> None:
+    """boto3's client CPU per record, and the best rates it leaves this machine's cores: the
+    client alone on every core, and client plus tule's measured server CPU per record (the
+    server's Python work holds one lock, so it is also bounded by one core); then whether each
+    target rate is within what the client alone allows."""
+    cores = os.cpu_count() or 1
+    print(
+        f"boto3 client alone (no network, no server), CPU per record; best case on {cores} cores:"
+    )
+    for op, label, server_rate in (
+        ("put", "put_records x500", t["put_cpu"]),
+        ("get", "get_records 10k page", t["get_cpu"]),
+    ):
+        client = ceiling[op]
+        server = 1 / server_rate
+        both = min(cores / (client + server), server_rate)
+        print(
+            f"  {label:22} {client * 1e6:6.2f} us/record = {1 / client:7.0f} rec/s per core; "
+            f"client alone on {cores} cores {cores / client:7.0f} rec/s; plus tule's "
+            f"{server * 1e6:.2f} us/record {both:7.0f} rec/s"
+        )
+    for op, label in (("put", "PutRecords"), ("get", "GetRecords")):
+        alone = cores / ceiling[op]
+        verdict = "within" if targets[op] <= alone else "beyond"
+        print(
+            f"  {label} target {targets[op]:.0f} rec/s is {verdict} what boto3 alone can send "
+            f"on {cores} cores ({alone:.0f} rec/s, with no server at all)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
@@ -263,6 +379,7 @@ def main() -> None:
     parser.add_argument("--skip-moto", action="store_true")
     args = parser.parse_args()
     results: dict[str, dict[str, float]] = {}
+    ceiling: dict[str, float] = {}
     total = args.clients * args.batches * BATCH
     with tempfile.TemporaryDirectory(dir=os.environ.get("TULE_BENCH_DIR")) as tmp:
         folder = Path(tmp)
@@ -276,6 +393,9 @@ def main() -> None:
             with server as srv:
                 assert srv.proc is not None
                 results[name] = measure(srv.url, srv.proc.pid, args)
+                if name == "tule":
+                    runs = [client_ceiling(srv.url) for _ in range(args.runs)]
+                    ceiling = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     t = results["tule"]
     m = results.get("moto")
     mb = RECORD / 1e6
@@ -310,6 +430,8 @@ def main() -> None:
         f"PutRecord with {args.latency_clients} concurrent clients: p50 {t['p50']:.2f} ms, "
         f"p99 {t['p99']:.2f} ms (target p99 <= 10 ms), {t['single']:.0f} calls/s"
     )
+    targets = {"put": max(0.5 * file_write, 100_000), "get": 0.5 * file_read}
+    print_ceiling(ceiling, t, targets)
     if m is not None:
         print(
             f"moto: PutRecords {m['put']:.0f} rec/s, GetRecords {m['get']:.0f} rec/s, "

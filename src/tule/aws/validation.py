@@ -18,6 +18,7 @@ from typing import Any
 
 from botocore.model import Shape
 
+from tule.aws import generated
 from tule.aws.shape_cache import PerShape
 from tule.errors import AwsError
 
@@ -179,7 +180,7 @@ def _compile(shape: Shape, compiling: frozenset[str]) -> Predicate | None:
     if t == "structure":
         required = tuple(shape.required_members)
         members = tuple(
-            (name, valid)
+            (name, valid, _inline_check(member))
             for name, member in shape.members.items()
             if (valid := _PREDICATES.member(member, inner)) is not None
         )
@@ -217,19 +218,54 @@ def _bounds(low: Any, high: Any) -> tuple[Any, Any]:
     return (_NO_MIN if low is None else low), (_NO_MAX if high is None else high)
 
 
-def _structure(required: tuple[str, ...], members: tuple[tuple[str, Predicate], ...]) -> Predicate:
-    def valid(value: Any) -> bool:
-        get = value.get
-        for name in required:
-            if get(name) is None:
-                return False
-        for name, member in members:
-            v = get(name)
-            if v is not None and not member(v):
-                return False
-        return True
+def _structure(
+    required: tuple[str, ...], members: tuple[tuple[str, Predicate, str | None], ...]
+) -> Predicate:
+    # Generated straight-line code (see `tule.aws.generated`): each required member's null
+    # check, then each member's check, written in place when it is one comparison (the
+    # member predicate's own test, on `v`), else a call of the member's predicate.
+    namespace: dict[str, Any] = {"BYTES": (bytes, bytearray)}
+    body = ["get = value.get"]
+    for name in required:
+        body += [f"if get({generated.literal(name)}) is None:", "    return False"]
+    for i, (name, valid, inline) in enumerate(members):
+        if inline is None:
+            namespace[f"valid{i}"] = valid
+            inline = f"valid{i}(v)"
+        body += [
+            f"v = get({generated.literal(name)})",
+            f"if v is not None and not ({inline}):",
+            "    return False",
+        ]
+    body.append("return True")
+    return generated.function("valid", "value", body, namespace)
 
-    return valid
+
+def _inline_check(shape: Shape) -> str | None:
+    """The test a member's predicate makes, as source on `v`, when it is one comparison (a
+    string's length alone, a blob's length, a number's range); None for any other."""
+    t = shape.type_name
+    meta = shape.metadata
+    if t == "string" and not shape.enum and not meta.get("pattern"):
+        within = _within("len(v)", meta.get("min"), meta.get("max"))
+    elif t == "blob":
+        within = _within("len(v)", meta.get("min"), meta.get("max"))
+        within = within and f"not isinstance(v, BYTES) or {within}"
+    elif t in ("integer", "long", "float", "double"):
+        within = _within("v", meta.get("min"), meta.get("max"))
+    else:
+        return None
+    return within or None
+
+
+def _within(term: str, low: Any, high: Any) -> str:
+    """`low <= term <= high` with the bounds given (either may be absent); empty if neither."""
+    try:
+        low_text = "" if low is None else f"{generated.literal(low)} <= "
+        high_text = "" if high is None else f" <= {generated.literal(high)}"
+    except TypeError:  # a bound no literal writes exactly: the predicate's call instead
+        return ""
+    return f"{low_text}{term}{high_text}" if low_text or high_text else ""
 
 
 def _list(low: Any, high: Any, item: Predicate | None) -> Predicate:

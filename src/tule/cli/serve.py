@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import sys
@@ -55,6 +56,10 @@ def serve(args: argparse.Namespace) -> int:
     # the lifespan shutdown closes every service (flushes, stops background threads). It then
     # re-raises the signal to the handler that was there before; a no-op one lets us exit 0.
     signal.signal(signal.SIGTERM, lambda *_: None)
+    # What is loaded by now (modules, botocore's service models, the gateway) lives as long as
+    # the server: kept out of the collector's scans, a full collection no longer walks it
+    # (measured 70-100 ms pauses while serving PutRecords, 0.73 -> 0.09 us per record).
+    gc.freeze()
     uvicorn.run(
         app,
         host=settings.host,

@@ -24,6 +24,7 @@ from typing import Any
 
 from botocore.model import Shape
 
+from tule.aws import generated
 from tule.aws.protocols.common import (
     INT_RANGES,
     format_timestamp,
@@ -137,26 +138,29 @@ def _typed(kind: type) -> Convert:
 
 
 def _structure_input(members: tuple[tuple[str, type | tuple, Convert | None], ...]) -> Convert:
-    def convert(value: Any) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise Unusual
-        out: dict[str, Any] = {}
-        if not value:
-            return out
-        get = value.get
-        for name, kind, sub in members:
-            v = get(name)
-            if v is None:
-                continue
-            if sub is None:
-                if not isinstance(v, kind):
-                    raise Unusual
-                out[name] = v
-            else:
-                out[name] = sub(v)
-        return out
-
-    return convert
+    # Generated straight-line code (see `tule.aws.generated`): per member, a look-up and
+    # either a type check or its converter's call.
+    namespace: dict[str, Any] = {"Unusual": Unusual}
+    body = [
+        "if not isinstance(value, dict):",
+        "    raise Unusual",
+        "out = {}",
+        "if not value:",
+        "    return out",
+        "get = value.get",
+    ]
+    for i, (name, kind, sub) in enumerate(members):
+        key = generated.literal(name)
+        body += [f"v = get({key})", "if v is not None:"]
+        if sub is None:
+            namespace[f"kind{i}"] = kind
+            body += [f"    if not isinstance(v, kind{i}):", "        raise Unusual"]
+            body.append(f"    out[{key}] = v")
+        else:
+            namespace[f"sub{i}"] = sub
+            body.append(f"    out[{key}] = sub{i}(v)")
+    body.append("return out")
+    return generated.function("convert", "value", body, namespace)
 
 
 def _list_input(kind: type | tuple, item: Convert | None) -> Convert:
@@ -269,16 +273,19 @@ def _compile_output(shape: Shape, compiling: frozenset[str]) -> Convert | None:
 
 
 def _structure_output(members: tuple[tuple[str, Convert | None], ...]) -> Convert:
-    def convert(value: Any) -> dict[str, Any]:
-        get = value.get
-        out: dict[str, Any] = {}
-        for name, sub in members:
-            v = get(name)
-            if v is not None:
-                out[name] = v if sub is None else sub(v)
-        return out
-
-    return convert
+    # Generated straight-line code, as `_structure_input`'s.
+    namespace: dict[str, Any] = {}
+    body = ["get = value.get", "out = {}"]
+    for i, (name, sub) in enumerate(members):
+        key = generated.literal(name)
+        body += [f"v = get({key})", "if v is not None:"]
+        if sub is None:
+            body.append(f"    out[{key}] = v")
+        else:
+            namespace[f"sub{i}"] = sub
+            body.append(f"    out[{key}] = sub{i}(v)")
+    body.append("return out")
+    return generated.function("convert", "value", body, namespace)
 
 
 def _list_output(item: Convert | None) -> Convert:

@@ -255,23 +255,48 @@ class Kinesis:
         dry_run: bool = False,
     ) -> list[records.Put]:
         """PutRecord (`whole`: one entry, a throttle fails the call) or PutRecords."""
+        columns = records.Entries.of(entries)
+        results, pending = self._write(account, region, name_or_arn, columns, whole, dry_run)
+        self._flush(pending)
+        self.subscriptions.notify(log for log, _ in pending)
+        return results
+
+    async def put_async(
+        self,
+        account: str,
+        region: str,
+        name_or_arn: str,
+        entries: records.Entries,
+        *,
+        whole: bool,
+        dry_run: bool = False,
+    ) -> list[records.Put]:
+        """`put` for a caller on an event loop: the records are written at once, and the
+        wait for them to be durable holds no thread."""
+        results, pending = self._write(account, region, name_or_arn, entries, whole, dry_run)
+        await self._flush.durable(pending)
+        self.subscriptions.notify(log for log, _ in pending)
+        return results
+
+    def _write(
+        self,
+        account: str,
+        region: str,
+        name_or_arn: str,
+        entries: records.Entries,
+        whole: bool,
+        dry_run: bool,
+    ) -> tuple[list[records.Put], list[tuple[ShardLog, int]]]:
         live = self.live(account, region, name_or_arn)
-        return records.put(
+        return records.write(
             live,
             entries,
             self.now(),
             self.meter,
             whole=whole,
             record_limit=live.stream.max_record_kib * 1024,
-            commit=self._commit,
             dry_run=dry_run,
         )
-
-    def _commit(self, pending: list[tuple[ShardLog, int]]) -> None:
-        """Wait until the logs a put wrote are durable (so visible), then wake the
-        subscriptions reading them."""
-        self._flush(pending)
-        self.subscriptions.notify(log for log, _ in pending)
 
     def check_iterator(self, account: str, region: str, token: str) -> None:
         """Whether GetRecords would accept the iterator (for DryRun); raises if not."""

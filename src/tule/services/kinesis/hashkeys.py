@@ -3,16 +3,23 @@ a 128-bit integer, looked up among the open shards' hash-key ranges (spec §6.1)
 
 from __future__ import annotations
 
-import hashlib
 from bisect import bisect_right
 from dataclasses import dataclass
 
 from tule.services.kinesis.errors import invalid_argument
 from tule.services.kinesis.models import MAX_HASH_KEY, Shard
 
+try:
+    # CPython's own MD5 (what hashlib falls back to): the same digest at half the cost of
+    # hashlib's OpenSSL object for a short key (~0.3 us of ~0.6 on the dev VM), which a
+    # PutRecords of 500 records pays 500 times.
+    from _md5 import md5
+except ImportError:  # an interpreter built without it
+    from hashlib import md5
+
 
 def partition_hash(partition_key: str) -> int:
-    return int.from_bytes(hashlib.md5(partition_key.encode("utf-8")).digest(), "big")
+    return int.from_bytes(md5(partition_key.encode("utf-8")).digest(), "big")
 
 
 def explicit_hash(text: str) -> int:

@@ -6,7 +6,7 @@ from tule.context import RequestContext
 from tule.errors import AwsError
 from tule.services.kinesis import Kinesis
 from tule.services.kinesis.errors import dry_run_refusal, validation
-from tule.services.kinesis.records import Entry
+from tule.services.kinesis.records import Entries
 from tule.services.kinesis.shapes import (
     Request,
     Response,
@@ -25,28 +25,27 @@ def _no_partition_key(where: str) -> AwsError:
     )
 
 
-def _entries(records: list[Request]) -> list[Entry]:
+def _entries(records: list[Request]) -> Entries:
     keys = [r.get("PartitionKey") for r in records]
     if None in keys:
         raise _no_partition_key(f"records.{keys.index(None) + 1}.member.partitionKey")
-    # Made as tuples: Entry's own constructor is a Python-level call per record.
-    new = tuple.__new__
-    return [
-        new(Entry, (k, r["Data"], r.get("ExplicitHashKey")))
-        for k, r in zip(keys, records, strict=True)
-    ]
+    return Entries(keys, [r["Data"] for r in records], [r.get("ExplicitHashKey") for r in records])
 
 
-def put_record(ctx: RequestContext, request: Request) -> Response:
+# The two puts are coroutines, so the gateway answers them on its event loop: writing the
+# records takes no thread, and waiting for the flush holds none (`flushing.durable`).
+
+
+async def put_record(ctx: RequestContext, request: Request) -> Response:
     kinesis: Kinesis = ctx.service
     if request.get("PartitionKey") is None:
         raise _no_partition_key("partitionKey")
-    entry = Entry(request["PartitionKey"], request["Data"], request.get("ExplicitHashKey"))
-    (result,) = kinesis.put(
+    entry = Entries([request["PartitionKey"]], [request["Data"]], [request.get("ExplicitHashKey")])
+    (result,) = await kinesis.put_async(
         ctx.account_id,
         ctx.region,
         stream_ref(request),
-        [entry],
+        entry,
         whole=True,
         dry_run=bool(request.get("DryRun")),
     )
@@ -57,10 +56,10 @@ def put_record(ctx: RequestContext, request: Request) -> Response:
     }
 
 
-def put_records(ctx: RequestContext, request: Request) -> Response:
+async def put_records(ctx: RequestContext, request: Request) -> Response:
     kinesis: Kinesis = ctx.service
     entries = _entries(request["Records"])
-    results = kinesis.put(
+    results = await kinesis.put_async(
         ctx.account_id,
         ctx.region,
         stream_ref(request),

@@ -2,14 +2,13 @@
 
 PutRecords hashes every partition key first, then, under the stream's lock, routes each record
 to its open shard, asks the throughput meter which records each shard takes this second, and
-writes each shard's batch to its log in one piece. Only then, outside the lock, does it wait for
-the logs to be durable: concurrent callers share those flushes (see `tule.storage.shard_log`).
+writes each shard's batch to its log in one piece. Only then, outside the lock, does the caller
+wait for the logs to be durable: concurrent callers share those flushes (see
+`tule.storage.shard_log` and `flushing`).
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -25,7 +24,7 @@ from tule.services.kinesis.errors import (
     throughput_exceeded,
     validation,
 )
-from tule.services.kinesis.hashkeys import explicit_hash
+from tule.services.kinesis.hashkeys import explicit_hash, md5
 from tule.services.kinesis.models import Shard
 from tule.services.kinesis.throughput import Throughput
 from tule.storage.shard_log import LogRecord, ShardLog
@@ -41,6 +40,22 @@ class Entry(NamedTuple):
     partition_key: str
     data: bytes
     explicit_hash_key: str | None = None
+
+
+class Entries(NamedTuple):
+    """Records to put, as columns: the 500 records of a PutRecords cost no object each."""
+
+    partition_keys: list[str]
+    datas: list[bytes]
+    explicit_hash_keys: list[str | None]
+
+    @classmethod
+    def of(cls, entries: list[Entry]) -> Entries:
+        return cls(
+            [e.partition_key for e in entries],
+            [e.data for e in entries],
+            [e.explicit_hash_key for e in entries],
+        )
 
 
 _new = tuple.__new__
@@ -67,9 +82,6 @@ class Batch:
     children: list[Shard]
 
 
-Committer = Callable[[list[tuple[ShardLog, int]]], None]
-
-
 def commit_in_turn(pending: list[tuple[ShardLog, int]]) -> None:
     for log, stop in pending:
         log.commit(stop)
@@ -82,24 +94,24 @@ def _too_big(limit: int, member: str) -> AwsError:
     )
 
 
-def put(
+def write(
     live: Live,
-    entries: list[Entry],
+    entries: Entries,
     now: float,
     meter: Throughput | None,
     *,
     whole: bool,
     record_limit: int,
-    commit: Committer = commit_in_turn,
     dry_run: bool = False,
-) -> list[Put]:
-    """Put `entries` into the stream; with `whole` (PutRecord) a throttled record fails the
-    call, else (PutRecords) only its own entry. Size limits are checked first, for the whole
-    request; `commit` waits for the logs written to be durable."""
+) -> tuple[list[Put], list[tuple[ShardLog, int]]]:
+    """Write `entries` into the stream's logs; with `whole` (PutRecord) a throttled record
+    fails the call, else (PutRecords) only its own entry. Size limits are checked first, for
+    the whole request. Returns the results and, per log written, the position the caller must
+    wait to be durable before answering (the records are not visible until then)."""
     # The hot path of PutRecords (up to 500 records a call): per record, only what must be
     # per record, in comprehensions, with names bound locally.
-    keys = [e[0].encode() for e in entries]
-    datas = [e[1] for e in entries]
+    keys = [k.encode() for k in entries.partition_keys]
+    datas = entries.datas
     sizes = [len(k) + len(d) for k, d in zip(keys, datas, strict=True)]
     if max(sizes) > record_limit:
         if whole:
@@ -108,8 +120,8 @@ def put(
         raise _too_big(record_limit, f"records.{first + 1}.member.data")
     if sum(sizes) > MAX_PUT_RECORDS_BYTES:
         raise invalid_argument("Records size exceeds 5 MB limit")
-    md5, from_bytes = hashlib.md5, int.from_bytes
-    explicit = [e[2] for e in entries]
+    from_bytes = int.from_bytes
+    explicit = entries.explicit_hash_keys
     if explicit.count(None) != len(explicit):
         hashes = [
             from_bytes(md5(k).digest()) if x is None else explicit_hash(x)
@@ -120,7 +132,7 @@ def put(
     if dry_run:
         raise dry_run_refusal()
     stream = live.stream
-    n = len(entries)
+    n = len(datas)
     # Built whole when one shard takes every record (a 1-shard stream), else filled by index.
     results: list[Put | None] | None = None
     pending: list[tuple[ShardLog, int]] = []
@@ -169,8 +181,7 @@ def put(
                 for i, result in zip(indices, made, strict=True):
                     results[i] = result
             pending.append((log, positions.stop))
-    commit(pending)
-    return results  # type: ignore[return-value]
+    return results, pending  # type: ignore[return-value]
 
 
 def horizon(live: Live, log: ShardLog, now: float) -> int:
