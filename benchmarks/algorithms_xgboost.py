@@ -16,7 +16,9 @@ and CPU seconds (CPU is steadier on a shared box), the ratios (target <= 1.1x wa
 
 A third variant, raw with the container's `train` watchlist, is the like-for-like baseline:
 the container (and tule) evaluates the training metric after every round, which XGBoost
-itself charges for (about 17 ms per round per 300k rows on one thread, measured).
+itself charges for: 21-26 ms per round on these 1M rows on one thread (its logloss and
+sigmoid), about 1.9-2.5 CPU-s per 100 rounds, 12 % of raw's CPU time on one thread (measured):
+tule / raw can meet 1.1x only if tule parses more cheaply than XGBoost's own parser does.
 
     python benchmarks/algorithms_xgboost.py [--rows 1000000] [--runs 3] [--format csv|libsvm]
 """

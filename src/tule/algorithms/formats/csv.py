@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator, Mapping, Sequence
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -101,6 +101,22 @@ def _prepare(head: bytes, opts: ReadOptions, default_label_size: int):
     return delimiter, columns, label_size, (read, parse, convert)
 
 
+def _row_blocks(columns: Sequence[pa.ChunkedArray | pa.Array]) -> list[Sequence[Any]]:
+    """The columns cut into row blocks, one array per column in each block.
+
+    read_csv gives every column the same chunks (one per parsed block), so the blocks are the
+    chunks themselves; columns chunked differently are realigned by Arrow. A request body is
+    one block, kept whole (the cheapest path for small inputs)."""
+    if all(not isinstance(c, pa.ChunkedArray) or c.num_chunks <= 1 for c in columns):
+        return [columns]
+    chunked = [c.chunks if isinstance(c, pa.ChunkedArray) else [c] for c in columns]
+    lengths = [len(chunk) for chunk in chunked[0]]
+    if all([len(chunk) for chunk in chunks] == lengths for chunks in chunked[1:]):
+        return list(zip(*chunked, strict=True))
+    table = pa.Table.from_arrays(list(columns), names=[str(i) for i in range(len(columns))])
+    return [batch.columns for batch in table.to_batches()]
+
+
 def _to_dataset(
     columns: Sequence[pa.ChunkedArray | pa.Array], label_size: int, opts: ReadOptions, where: str
 ) -> Dataset:
@@ -115,20 +131,26 @@ def _to_dataset(
             f"feature_dim={opts.feature_dim}."
         )
     rows = len(columns[0]) if columns else 0
-    # Fill a C-ordered matrix column by column: the algorithms want contiguous rows.
+    # Labels, the weight and the features of a row go to C-ordered arrays (the algorithms
+    # want contiguous rows), filled one parsed block at a time: a block's rows fit in cache,
+    # where writing whole columns into a large row-major matrix strides through all of it.
+    leading = np.empty((rows, skip), dtype=dtype)
     features = np.empty((rows, width), dtype=dtype)
-    for j in range(width):
-        features[:, j] = columns[skip + j].to_numpy(zero_copy_only=False)
+    start = 0
+    for block in _row_blocks(columns):
+        stop = start + len(block[0])
+        lead, rest = leading[start:stop], features[start:stop]
+        for j in range(skip):
+            lead[:, j] = block[j].to_numpy(zero_copy_only=False)
+        for j in range(width):
+            rest[:, j] = block[skip + j].to_numpy(zero_copy_only=False)
+        start = stop
     labels = None
     if label_size == 1:
-        labels = np.asarray(columns[0].to_numpy(zero_copy_only=False), dtype=dtype)
+        labels = np.ascontiguousarray(leading[:, 0])
     elif label_size > 1:
-        labels = np.column_stack(
-            [columns[i].to_numpy(zero_copy_only=False) for i in range(label_size)]
-        ).astype(dtype, copy=False)
-    weights = None
-    if opts.csv_weights:
-        weights = np.asarray(columns[label_size].to_numpy(zero_copy_only=False), dtype=dtype)
+        labels = np.ascontiguousarray(leading[:, :label_size])
+    weights = np.ascontiguousarray(leading[:, label_size]) if opts.csv_weights else None
     return Dataset(features, labels, weights)
 
 
