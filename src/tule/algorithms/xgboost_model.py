@@ -28,6 +28,7 @@ import scipy.sparse as sp
 import xgboost
 
 from tule.algorithms.base import AlgorithmError, DataError, TrainedModel
+from tule.algorithms.float_text import float32_lines
 from tule.algorithms.xgboost_metrics import predicted_classes
 
 MODEL_FILE = "xgboost-model"
@@ -221,7 +222,9 @@ def encode_csv(outputs: Mapping[str, np.ndarray]) -> bytes:
     lines: list[str] = []
     if keys == ["score"]:
         scores = np.asarray(outputs["score"])
-        if scores.ndim == 1:  # one value per row: the common case, formatted in one pass
+        if scores.ndim == 1 and scores.dtype == np.float32:  # the common case: vectorised
+            return float32_lines(scores)
+        if scores.ndim == 1:
             return ("\n".join(map(_number, scores)) + "\n").encode() if len(scores) else b""
         for row in scores:
             lines.append(",".join(_number(v) for v in np.ravel(row)))

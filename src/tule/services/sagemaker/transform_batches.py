@@ -7,7 +7,9 @@ answer back into per-record outputs, join and OutputFilter, and assemble (Assemb
 model is called is not its business: it receives `invoke(payload) -> response body`.
 
 Fast path: with InputFilter `$` records are sent as they are (never parsed), and without a join
-or OutputFilter a response is written as it came, never split into records.
+or OutputFilter a response is written as it came, never split into records. Line records sent
+MultiRecord that way are not even split: each request is a slice of the object
+(`transform_lines`).
 
 Splitting a MultiRecord response (only done for a join or an OutputFilter): one line per record,
 in order [I]. When the output type is application/json and the response is one JSON document
@@ -30,6 +32,7 @@ from typing import Any
 
 from tule.algorithms.formats.content_types import JSON, canonical_content_type
 from tule.services.sagemaker.jsonpath import JsonPathError, compiled
+from tule.services.sagemaker.transform_lines import OversizedRecord, line_spans, span_records
 from tule.services.sagemaker.transform_records import (
     SplitRecords,
     TransformDataError,
@@ -176,7 +179,18 @@ def transform_object(
     or raises; any failure raises TransformObjectError naming the object and records.
     `max_concurrency` overrides `settings.max_concurrent_transforms` (requests in flight)."""
     try:
-        records = split_records(decompress(data, settings.compression), settings.split_type)
+        data = decompress(data, settings.compression)
+    except TransformDataError as exc:
+        raise TransformObjectError(object_name, str(exc)) from None
+    concurrency = (
+        max_concurrency if max_concurrency is not None else settings.max_concurrent_transforms
+    )
+    if _sliceable(settings):
+        sliced = _transform_slices(data, settings, invoke, concurrency, object_name)
+        if sliced is not None:
+            return sliced
+    try:
+        records = split_records(data, settings.split_type)
     except TransformDataError as exc:
         raise TransformObjectError(object_name, str(exc)) from None
     sent = _filtered(records, settings, object_name)
@@ -185,9 +199,6 @@ def transform_object(
     )
     single = settings.batch_strategy == "SingleRecord"
     payloads = ((b, sent.bodies[b[0]] if single else _payload(sent, b)) for b in batches)
-    concurrency = (
-        max_concurrency if max_concurrency is not None else settings.max_concurrent_transforms
-    )
     outputs: list[bytes] = []
     for batch, response in _invoke_all(payloads, invoke, concurrency, object_name):
         if settings.splits_responses:
@@ -195,6 +206,50 @@ def transform_object(
         else:
             outputs.append(response)
     return assemble(outputs, settings.assemble_with)
+
+
+def _sliceable(settings: TransformSettings) -> bool:
+    """Whether requests may be cut from the object's bytes (`transform_lines`): Line records
+    sent as they are, MultiRecord, and responses written as they come."""
+    return (
+        settings.split_type == "Line"
+        and settings.batch_strategy == "MultiRecord"
+        and settings.input_filter == "$"
+        and not settings.splits_responses
+    )
+
+
+def _transform_slices(
+    data: bytes,
+    settings: TransformSettings,
+    invoke: Callable[[bytes], bytes],
+    concurrency: int,
+    object_name: str,
+) -> bytes | None:
+    """transform_object for `_sliceable` settings, or None when the object's lines need the
+    general path (see `line_spans`). Failures name records, as the general path's do."""
+    limit = settings.max_payload_bytes
+    try:
+        spans = line_spans(data, limit)
+    except OversizedRecord as exc:
+        assert limit is not None
+        reason = _oversized(exc.length, limit)
+        raise TransformObjectError(object_name, reason, (exc.index, exc.index + 1)) from None
+    if spans is None:
+        return None
+    payloads = ((span, data[span[0] : span[1]]) for span in spans)
+    try:
+        outputs = [body for _, body in _invoke_all(payloads, invoke, concurrency, object_name)]
+    except TransformObjectError as exc:
+        if exc.batch is None:
+            raise
+        records = span_records(data, exc.batch)
+        raise TransformObjectError(object_name, exc.reason, records) from exc.__cause__
+    return assemble(outputs, settings.assemble_with)
+
+
+def _oversized(length: int, limit: int) -> str:
+    return f"the record is {length} bytes, more than MaxPayloadInMB allows ({limit} bytes)"
 
 
 def _filtered(records: SplitRecords, settings: TransformSettings, name: str) -> SplitRecords:
@@ -230,12 +285,8 @@ def plan_batches(
     if limit is not None:
         for index, record in enumerate(records.bodies if single else records.units):
             if len(record) > limit:
-                raise TransformObjectError(
-                    object_name,
-                    f"the record is {len(record)} bytes, more than MaxPayloadInMB allows "
-                    f"({limit} bytes)",
-                    (index, index + 1),
-                )
+                reason = _oversized(len(record), limit)
+                raise TransformObjectError(object_name, reason, (index, index + 1))
     if single:
         return [(i, i + 1) for i in range(count)]
     if limit is None:
