@@ -27,12 +27,25 @@ class FakeS3:
 
     def object_body(self, bucket: str, key: str) -> ObjectBody:
         identity, data = self.bodies[key]
-        self.reads += 1
 
         def chunks() -> Iterator[bytes]:
+            # As S3's: the bytes are read when iterated, and a body replaced meanwhile is gone.
+            self.reads += 1
+            if self.bodies[key][0] != identity:
+                raise FileNotFoundError(identity)
             yield data
 
         return ObjectBody(identity, chunks())
+
+
+class RacingS3(FakeS3):
+    """Overwrites the key once, between naming its body and reading it."""
+
+    def object_body(self, bucket: str, key: str) -> ObjectBody:
+        body = super().object_body(bucket, key)
+        if self.writes == 1:
+            self.put(key, b"newer")
+        return body
 
 
 class Clock:
@@ -50,6 +63,7 @@ def test_a_body_is_copied_once_and_a_rewrite_gets_a_new_copy(tmp_path: Path) -> 
     first = copies.path(s3, "b", "k")
     again = copies.path(s3, "b", "k")
     assert first == again
+    assert s3.reads == 1  # the second query neither reads nor copies the body
     assert first.read_bytes() == b"first"
     stat = first.stat()
     assert (again.stat().st_mtime_ns, again.stat().st_ino) == (stat.st_mtime_ns, stat.st_ino)
@@ -57,6 +71,15 @@ def test_a_body_is_copied_once_and_a_rewrite_gets_a_new_copy(tmp_path: Path) -> 
     rewritten = copies.path(s3, "b", "k")
     assert rewritten != first
     assert rewritten.read_bytes() == b"second"
+
+
+def test_a_body_replaced_while_being_copied_is_looked_up_again(tmp_path: Path) -> None:
+    s3 = RacingS3()
+    copies = ObjectCopies(tmp_path / "copies")
+    s3.put("k", b"older")
+    path = copies.path(s3, "b", "k")
+    assert path.read_bytes() == b"newer"
+    assert [p.name for p in (tmp_path / "copies").iterdir()] == [path.name]  # no partial left
 
 
 def test_the_folder_is_emptied_at_start(tmp_path: Path) -> None:

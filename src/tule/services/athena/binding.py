@@ -45,15 +45,18 @@ class Catalogs:
     # (database, table, files) -> the view already registered for them in this query
     bound: dict[tuple[str, str, tuple[str, ...]], str] = field(default_factory=dict)
     _views: int = 0
+    _databases: set[str] = field(default_factory=set)  # found once, not looked up again
 
     def get_table(self, database: str, name: str, where: exp.Expression | None = None) -> Shape:
         line, col = dialect.position(where) if where is not None else (1, 1)
-        try:
-            self.glue.catalog.get_database(self.account, self.region, database)
-        except AwsError as err:
-            if err.code == "EntityNotFoundException":
-                raise schema_not_found("awsdatacatalog", database, line, col) from None
-            raise
+        if database not in self._databases:
+            try:
+                self.glue.catalog.get_database(self.account, self.region, database)
+            except AwsError as err:
+                if err.code == "EntityNotFoundException":
+                    raise schema_not_found("awsdatacatalog", database, line, col) from None
+                raise
+            self._databases.add(database)
         try:
             table: Shape = self.glue.catalog.get_table(self.account, self.region, database, name)
         except AwsError as err:

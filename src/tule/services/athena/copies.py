@@ -54,14 +54,21 @@ class ObjectCopies:
 
     def path(self, s3: Any, bucket: str, key: str) -> Path:
         """A local file holding the current bytes of `bucket/key`."""
-        body = s3.object_body(bucket, key)
-        # Every empty body is the same (empty) file.
-        name = body.identity or "empty"
-        with self._lock:
-            if name in self._used:
-                self._touch(name, self._used[name][1])
-                return self.folder / name
-        return self._write(name, body.chunks)
+        for attempt in range(3):
+            body = s3.object_body(bucket, key)
+            # Every empty body is the same (empty) file.
+            name = body.identity or "empty"
+            with self._lock:
+                if name in self._used:
+                    self._touch(name, self._used[name][1])
+                    return self.folder / name
+            try:
+                return self._write(name, body.chunks)
+            except FileNotFoundError:
+                # Overwritten between naming the body and reading it: look again.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def _write(self, name: str, chunks: Any) -> Path:
         # Written under a private name, then renamed: a query never sees a partial copy, and two
@@ -69,11 +76,15 @@ class ObjectCopies:
         target = self.folder / name
         partial = self.folder / f".{uuid.uuid4().hex}.partial"
         size = 0
-        with open(partial, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-                size += len(chunk)
-        os.replace(partial, target)
+        try:
+            with open(partial, "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                    size += len(chunk)
+            os.replace(partial, target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
         with self._lock:
             self._touch(name, size)
             self._evict()

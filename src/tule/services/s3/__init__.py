@@ -39,6 +39,7 @@ from tule.services.base import ServiceEnv
 from tule.services.s3.bodies import is_inline
 from tule.services.s3.buckets import Buckets
 from tule.services.s3.copy import Copier
+from tule.services.s3.errors import invalid_object_state
 from tule.services.s3.lifecycle import LifecycleEngine, LifecycleReport
 from tule.services.s3.listing import MAX_KEYS, Cursor, Listing
 from tule.services.s3.models import ObjectAttributes
@@ -127,12 +128,20 @@ class S3:
             yield from body
 
     def object_body(self, bucket: str, key: str) -> ObjectBody:
-        """The bytes of the current version of `key`, named by their stored body."""
-        read = self.objects.get(bucket, key)
-        body = read.body
-        whole = isinstance(body, bytes | bytearray)
-        chunks: Iterator[bytes] = iter((bytes(body),)) if whole else iter(body or ())
-        return ObjectBody(read.version.blob_id, chunks)
+        """The bytes of the current version of `key`, named by their stored body. The bytes
+        are read only when iterated (a caller that already holds a copy skips them); if the key
+        was overwritten meanwhile and its old body deleted, iterating raises FileNotFoundError,
+        never yields other bytes."""
+        version = self.objects.get(bucket, key, with_body=False).version
+        if not self.objects.readable(version):
+            raise invalid_object_state(version.storage_class)
+        blob_id = version.blob_id
+
+        def chunks() -> Iterator[bytes]:
+            if blob_id is not None:
+                yield from self.state.bodies.read(blob_id)
+
+        return ObjectBody(blob_id, chunks())
 
     def write_object(
         self, bucket: str, key: str, body: BinaryIO | bytes, content_type: str | None = None
