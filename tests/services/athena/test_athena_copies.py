@@ -125,3 +125,18 @@ def test_a_small_table_rewritten_between_queries_answers_with_the_new_rows(
         Body=parquet_bytes(pa.table({"n": pa.array([10, 20, 30], pa.int32())})),
     )
     assert query(athena, "SELECT sum(n) FROM tiny_copies") == [["_col0"], ["60"]]
+
+
+def test_an_encrypted_table_file_is_read_through_a_shared_copy(
+    athena: Any, glue: Any, s3: Any
+) -> None:
+    # Encrypted at rest, so not a plain file DuckDB could read in place: it is copied.
+    values = list(range(5000))  # a body well over the inline limit
+    create_parquet_table(glue, "sealed_copies", f"s3://{LAKE}/sealed_copies/", [("n", "int")])
+    body = parquet_bytes(pa.table({"n": pa.array(values, pa.int32())}))
+    assert len(body) > 16 * 1024
+    s3.put_object(
+        Bucket=LAKE, Key="sealed_copies/part-0.parquet", Body=body, ServerSideEncryption="AES256"
+    )
+    for _ in range(2):
+        assert query(athena, "SELECT sum(n) FROM sealed_copies") == [["_col0"], [str(sum(values))]]
