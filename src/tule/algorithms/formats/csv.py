@@ -212,7 +212,7 @@ def iter_chunks(
 
 def decode(body: bytes, opts: ReadOptions) -> Dataset:
     """An inference request body (label_size defaults to 0: requests carry features only)."""
-    if not body.strip():
+    if not body or body.isspace():  # blank (no copy of a large body, as strip() would make)
         return Dataset(np.zeros((0, opts.feature_dim or 0), dtype=np.dtype(opts.dtype)))
     delimiter, _, label_size, options = _prepare(body[: 1 << 16], opts, 0)
     if not body.endswith(b"\n"):
