@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from tule.config import Settings
 from tule.errors import AwsError
 from tule.services.base import ServiceEnv
 from tule.services.kinesis import Kinesis, ShardView
-from tule.services.kinesis.records import Entry
+from tule.services.kinesis.records import Entries
 
 ACCOUNT, REGION = "000000000000", "us-east-1"
 
@@ -32,11 +33,10 @@ def test_stream_arn_shards_and_read_shard(domain):
     assert arn == "arn:aws:kinesis:us-east-1:000000000000:stream/clicks"
     assert kinesis.stream_arn(ACCOUNT, REGION, arn) == arn
     # In-process writers may exceed the per-shard rate; in-process readers are never throttled.
-    entries = [Entry("k", f"{i}".encode()) for i in range(400)]
+    entries = Entries(["k"] * 400, [f"{i}".encode() for i in range(400)], [None] * 400)
     for _ in range(3):
-        assert all(
-            r.error_code is None for r in kinesis.put(ACCOUNT, REGION, arn, entries, whole=False)
-        )
+        put = kinesis.put(ACCOUNT, REGION, arn, entries, whole=False)
+        assert all(r.error_code is None for r in asyncio.run(put))
         clock.advance(1)
     (shard,) = kinesis.shards(ACCOUNT, REGION, arn)
     assert shard == ShardView("shardId-000000000000", None, None, False)

@@ -38,7 +38,7 @@ def _count_flushes(monkeypatch: pytest.MonkeyPatch, delay: float = 0.0) -> list[
 
 def test_durable_returns_once_the_records_are_visible(tmp_path: Path):
     log = ShardLog(tmp_path / "log", fsync=True)
-    commit = ParallelCommit(fsync=True)
+    commit = ParallelCommit()
     positions, _ = log.write([(b"k", b"v1"), (b"k", b"v2")], 1)
     assert log.read(0, 10) == []
     asyncio.run(commit.durable([(log, positions.stop)]))
@@ -51,7 +51,7 @@ def test_durable_returns_once_the_records_are_visible(tmp_path: Path):
 def test_concurrent_waiters_share_flushes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     flushes = _count_flushes(monkeypatch, delay=0.02)
     logs = [ShardLog(tmp_path / f"log{i}", fsync=True) for i in range(2)]
-    commit = ParallelCommit(fsync=True)
+    commit = ParallelCommit()
     callers = 40
 
     async def put(n: int) -> int:
@@ -78,7 +78,7 @@ def test_a_failed_flush_fails_every_caller_waiting_on_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     log = ShardLog(tmp_path / "log", fsync=True)
-    commit = ParallelCommit(fsync=True)
+    commit = ParallelCommit()
     real = os.fdatasync
 
     def failing(fd: int) -> None:
@@ -108,7 +108,7 @@ def test_a_failed_flush_fails_every_caller_waiting_on_it(
 def test_without_fsync_durable_needs_no_flush(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     flushes = _count_flushes(monkeypatch)
     log = ShardLog(tmp_path / "log", fsync=False)
-    commit = ParallelCommit(fsync=False)
+    commit = ParallelCommit()
     positions, _ = log.write([(b"k", b"v")], 1)
     asyncio.run(commit.durable([(log, positions.stop)]))
     assert flushes[0] == 0 and len(log.read(0, 10)) == 1

@@ -48,20 +48,22 @@ class Catalogs:
     _databases: set[str] = field(default_factory=set)  # found once, not looked up again
 
     def get_table(self, database: str, name: str, where: exp.Expression | None = None) -> Shape:
-        line, col = dialect.position(where) if where is not None else (1, 1)
+        def at() -> tuple[int, int]:  # where the name stands, for the error only
+            return dialect.position(where) if where is not None else (1, 1)
+
         if database not in self._databases:
             try:
                 self.glue.catalog.get_database(self.account, self.region, database)
             except AwsError as err:
                 if err.code == "EntityNotFoundException":
-                    raise schema_not_found("awsdatacatalog", database, line, col) from None
+                    raise schema_not_found("awsdatacatalog", database, *at()) from None
                 raise
             self._databases.add(database)
         try:
             table: Shape = self.glue.catalog.get_table(self.account, self.region, database, name)
         except AwsError as err:
             if err.code == "EntityNotFoundException":
-                raise table_not_found("awsdatacatalog", database, name, line, col) from None
+                raise table_not_found("awsdatacatalog", database, name, *at()) from None
             raise
         return table
 

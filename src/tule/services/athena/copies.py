@@ -54,7 +54,8 @@ class ObjectCopies:
 
     def path(self, s3: Any, bucket: str, key: str) -> Path:
         """A local file holding the current bytes of `bucket/key`."""
-        for attempt in range(3):
+        attempts = 3
+        while True:
             body = s3.object_body(bucket, key)
             # Every empty body is the same (empty) file.
             name = body.identity or "empty"
@@ -66,9 +67,9 @@ class ObjectCopies:
                 return self._write(name, body.chunks)
             except FileNotFoundError:
                 # Overwritten between naming the body and reading it: look again.
-                if attempt == 2:
+                attempts -= 1
+                if not attempts:
                     raise
-        raise AssertionError("unreachable")
 
     def _write(self, name: str, chunks: Any) -> Path:
         # Written under a private name, then renamed: a query never sees a partial copy, and two

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from tule.clock import Clock
+from tule.errors import AwsError
 from tule.metadata import MetadataStore
 from tule.metadata.base import Delete, Put
 from tule.services.glue import records
@@ -22,6 +23,7 @@ from tule.services.glue.errors import (
     concurrent_modification,
     database_exists,
     database_not_found,
+    error_detail,
     invalid_input,
     table_exists,
     table_not_found,
@@ -237,6 +239,19 @@ class Catalog:
             ops.append(Delete(records.table_key(account, region, db, table_name)))
             self.store.batch(ops)
 
+    def batch_delete_table(
+        self, account: str, region: str, database: str, names: list[str]
+    ) -> list[Shape]:
+        """BatchDeleteTable: deletes each table it can; the Errors of the others."""
+        self.require_database(account, region, database)
+        errors = []
+        for name in names:
+            try:
+                self.delete_table(account, region, database, name)
+            except AwsError as error:
+                errors.append({"TableName": name, "ErrorDetail": error_detail(error)})
+        return errors
+
     def search_tables(self, account: str, region: str, request: SearchRequest) -> list[Shape]:
         """SearchTables over every database of the catalog (sorted as asked, else by name)."""
         prefix = records.tables_prefix(account, region)
@@ -281,6 +296,20 @@ class Catalog:
                     f"Cannot delete the current version {version_id} of table {table['Name']}."
                 )
             self.store.delete(key)
+
+    def batch_delete_table_version(
+        self, account: str, region: str, database: str, name: str, version_ids: list[str]
+    ) -> list[Shape]:
+        """BatchDeleteTableVersion: deletes each version it can; the Errors of the others."""
+        self.get_table(account, region, database, name)
+        errors = []
+        for version_id in version_ids:
+            try:
+                self.delete_table_version(account, region, database, name, version_id)
+            except AwsError as error:
+                detail = error_detail(error)
+                errors.append({"TableName": name, "VersionId": version_id, "ErrorDetail": detail})
+        return errors
 
     def _version_key(self, account: str, region: str, table: Shape, version_id: str) -> str | None:
         if not version_id.isdigit():

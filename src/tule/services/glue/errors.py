@@ -5,6 +5,11 @@ from __future__ import annotations
 from tule.errors import AwsError
 
 
+def error_detail(error: AwsError) -> dict[str, str]:
+    """The ErrorDetail a batch operation gives for one item it could not act on."""
+    return {"ErrorCode": error.code, "ErrorMessage": error.message}
+
+
 def invalid_input(message: str) -> AwsError:
     """AWS's answer for a well-formed request it cannot accept (bad expression, bad token)."""
     return AwsError("InvalidInputException", message, 400)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from tule.context import RequestContext
-from tule.errors import AwsError
 from tule.services.glue import Glue, Segment
 from tule.services.glue.errors import invalid_input
 from tule.services.glue.records import make_token, read_token
@@ -24,10 +23,6 @@ Response = dict[str, Any]
 def _scope(ctx: RequestContext, request: Request) -> tuple[Glue, str, str]:
     glue: Glue = ctx.service
     return glue, request.get("CatalogId") or ctx.account_id, ctx.region
-
-
-def _error_detail(error: AwsError) -> Response:
-    return {"ErrorCode": error.code, "ErrorMessage": error.message}
 
 
 def _offset_page(
@@ -148,14 +143,9 @@ def delete_table(ctx: RequestContext, request: Request) -> Response:
 
 def batch_delete_table(ctx: RequestContext, request: Request) -> Response:
     glue, account, region = _scope(ctx, request)
-    database = request["DatabaseName"]
-    glue.catalog.require_database(account, region, database)
-    errors = []
-    for name in request["TablesToDelete"]:
-        try:
-            glue.catalog.delete_table(account, region, database, name)
-        except AwsError as error:
-            errors.append({"TableName": name, "ErrorDetail": _error_detail(error)})
+    errors = glue.catalog.batch_delete_table(
+        account, region, request["DatabaseName"], request["TablesToDelete"]
+    )
     return {"Errors": errors}
 
 
@@ -201,16 +191,9 @@ def delete_table_version(ctx: RequestContext, request: Request) -> Response:
 
 def batch_delete_table_version(ctx: RequestContext, request: Request) -> Response:
     glue, account, region = _scope(ctx, request)
-    database, table = request["DatabaseName"], request["TableName"]
-    glue.catalog.get_table(account, region, database, table)
-    errors = []
-    for version_id in request["VersionIds"]:
-        try:
-            glue.catalog.delete_table_version(account, region, database, table, version_id)
-        except AwsError as error:
-            errors.append(
-                {"TableName": table, "VersionId": version_id, "ErrorDetail": _error_detail(error)}
-            )
+    errors = glue.catalog.batch_delete_table_version(
+        account, region, request["DatabaseName"], request["TableName"], request["VersionIds"]
+    )
     return {"Errors": errors}
 
 

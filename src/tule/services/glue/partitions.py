@@ -21,6 +21,7 @@ from tule.metadata import MetadataStore
 from tule.metadata.base import Delete, Put
 from tule.services.glue import records
 from tule.services.glue.errors import (
+    error_detail,
     invalid_input,
     partition_exists,
     partition_not_found,
@@ -52,10 +53,7 @@ class Segment:
 
 
 def _error(values: list[str], error: AwsError) -> Shape:
-    return {
-        "PartitionValues": values,
-        "ErrorDetail": {"ErrorCode": error.code, "ErrorMessage": error.message},
-    }
+    return {"PartitionValues": values, "ErrorDetail": error_detail(error)}
 
 
 class PartitionCatalog:

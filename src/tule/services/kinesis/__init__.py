@@ -95,8 +95,7 @@ class Kinesis:
         self.store = open_store(str(env.data_dir / "kinesis.db"), fsync=env.fsync)
         self.catalog = Catalog(self.store, env.data_dir / "streams", fsync=env.fsync)
         self.meter = Throughput() if env.settings.kinesis_throughput_limits else None
-        self.fsync = env.fsync
-        self._flush = ParallelCommit(fsync=env.fsync)
+        self._flush = ParallelCommit()
         # Serializes changes to stream records (create, delete, reshard, tags, ...).
         self._lock = threading.RLock()
         self.subscriptions = Subscriptions(self.clock)  # SubscribeToShard's
@@ -244,24 +243,7 @@ class Kinesis:
 
     # Records
 
-    def put(
-        self,
-        account: str,
-        region: str,
-        name_or_arn: str,
-        entries: list[records.Entry],
-        *,
-        whole: bool,
-        dry_run: bool = False,
-    ) -> list[records.Put]:
-        """PutRecord (`whole`: one entry, a throttle fails the call) or PutRecords."""
-        columns = records.Entries.of(entries)
-        results, pending = self._write(account, region, name_or_arn, columns, whole, dry_run)
-        self._flush(pending)
-        self.subscriptions.notify(log for log, _ in pending)
-        return results
-
-    async def put_async(
+    async def put(
         self,
         account: str,
         region: str,
@@ -271,8 +253,9 @@ class Kinesis:
         whole: bool,
         dry_run: bool = False,
     ) -> list[records.Put]:
-        """`put` for a caller on an event loop: the records are written at once, and the
-        wait for them to be durable holds no thread."""
+        """PutRecord (`whole`: one entry, a throttle fails the call) or PutRecords, for a
+        caller on an event loop: the records are written at once, and the wait for them to be
+        durable (visible) holds no thread; then the subscriptions reading them wake."""
         results, pending = self._write(account, region, name_or_arn, entries, whole, dry_run)
         await self._flush.durable(pending)
         self.subscriptions.notify(log for log, _ in pending)

@@ -1,15 +1,13 @@
-"""Waiting for shard logs to be durable: the flushes a PutRecords call waits on, side by side.
+"""Waiting for shard logs to be durable: the flushes a put waits on, shared and side by side.
 
-A PutRecords call spread over four shards writes four logs; flushing them one after another
-would make it wait four flushes. With fsync on, `ParallelCommit` waits on them from a small
-pool of threads, so the call waits about one flush.
-
-`durable` is the same wait for a caller on an event loop (the PutRecord and PutRecords
-handlers), without a thread of its own: the callers waiting on a log queue up, and one pool
-thread per log flushes for everyone queued so far, then wakes them all with one call to their
-loop. On the dev VM a request handed to a worker thread and back cost ~150 us more server CPU
-than one answered on the loop, more than a PutRecord's whole handling; here a flush costs one
-thread wake-up however many callers share it.
+A PutRecords call spread over four shards writes four logs, and its answer waits until each is
+durable. `ParallelCommit.durable` is that wait for a caller on an event loop (the PutRecord and
+PutRecords handlers), without a thread of its own: the callers waiting on a log queue up, and
+one pool thread per log flushes for everyone queued so far, then wakes them all with one call to
+their loop. So the logs of one call flush at once, and concurrent callers share flushes. On the
+dev VM a request handed to a worker thread and back cost ~150 us more server CPU than one
+answered on the loop, more than a PutRecord's whole handling; here a flush costs one thread
+wake-up however many callers share it.
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from tule.services.kinesis import records
 from tule.storage.shard_log import ShardLog
 
 
@@ -35,24 +32,13 @@ class _Queue:
 
 
 class ParallelCommit:
-    """Called with the (log, position) pairs a put wrote, flushes those logs at once;
-    `close()` stops its threads."""
+    """Flushes the logs a put wrote, for every caller waiting on them (`durable`); `close()`
+    stops its threads."""
 
-    def __init__(self, *, fsync: bool, workers: int = 8) -> None:
-        self.fsync = fsync
+    def __init__(self, *, workers: int = 8) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kinesis-flush")
         self._lock = threading.Lock()  # guards _queues
         self._queues: dict[ShardLog, _Queue] = {}
-
-    def __call__(self, pending: list[tuple[ShardLog, int]]) -> None:
-        if len(pending) < 2 or not self.fsync:
-            records.commit_in_turn(pending)
-            return
-        futures = [self._pool.submit(log.commit, stop) for log, stop in pending[1:]]
-        log, stop = pending[0]
-        log.commit(stop)
-        for future in futures:
-            future.result()
 
     async def durable(self, pending: list[tuple[ShardLog, int]]) -> None:
         """Return (on the calling event loop) once every log is durable up to its position;

@@ -154,26 +154,17 @@ def list_shards(ctx: RequestContext, request: Request) -> Response:
 
 
 def increase_stream_retention_period(ctx: RequestContext, request: Request) -> Response:
-    kinesis: Kinesis = ctx.service
-    kinesis.set_retention(
-        ctx.account_id,
-        ctx.region,
-        stream_ref(request),
-        request["RetentionPeriodHours"],
-        increase=True,
-    )
-    return {}
+    return _set_retention(ctx, request, increase=True)
 
 
 def decrease_stream_retention_period(ctx: RequestContext, request: Request) -> Response:
+    return _set_retention(ctx, request, increase=False)
+
+
+def _set_retention(ctx: RequestContext, request: Request, *, increase: bool) -> Response:
     kinesis: Kinesis = ctx.service
-    kinesis.set_retention(
-        ctx.account_id,
-        ctx.region,
-        stream_ref(request),
-        request["RetentionPeriodHours"],
-        increase=False,
-    )
+    where = (ctx.account_id, ctx.region, stream_ref(request))
+    kinesis.set_retention(*where, request["RetentionPeriodHours"], increase=increase)
     return {}
 
 

@@ -41,7 +41,7 @@ async def put_record(ctx: RequestContext, request: Request) -> Response:
     if request.get("PartitionKey") is None:
         raise _no_partition_key("partitionKey")
     entry = Entries([request["PartitionKey"]], [request["Data"]], [request.get("ExplicitHashKey")])
-    (result,) = await kinesis.put_async(
+    (result,) = await kinesis.put(
         ctx.account_id,
         ctx.region,
         stream_ref(request),
@@ -59,7 +59,7 @@ async def put_record(ctx: RequestContext, request: Request) -> Response:
 async def put_records(ctx: RequestContext, request: Request) -> Response:
     kinesis: Kinesis = ctx.service
     entries = _entries(request["Records"])
-    results = await kinesis.put_async(
+    results = await kinesis.put(
         ctx.account_id,
         ctx.region,
         stream_ref(request),

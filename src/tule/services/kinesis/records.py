@@ -34,28 +34,12 @@ MAX_GET_RECORDS_BYTES = 10 << 20
 MAX_GET_RECORDS = 10_000
 
 
-class Entry(NamedTuple):
-    """One record to put."""
-
-    partition_key: str
-    data: bytes
-    explicit_hash_key: str | None = None
-
-
 class Entries(NamedTuple):
     """Records to put, as columns: the 500 records of a PutRecords cost no object each."""
 
     partition_keys: list[str]
     datas: list[bytes]
     explicit_hash_keys: list[str | None]
-
-    @classmethod
-    def of(cls, entries: list[Entry]) -> Entries:
-        return cls(
-            [e.partition_key for e in entries],
-            [e.data for e in entries],
-            [e.explicit_hash_key for e in entries],
-        )
 
 
 _new = tuple.__new__
@@ -80,11 +64,6 @@ class Batch:
     next_position: int | None  # None: the shard is closed and fully read
     millis_behind: int
     children: list[Shard]
-
-
-def commit_in_turn(pending: list[tuple[ShardLog, int]]) -> None:
-    for log, stop in pending:
-        log.commit(stop)
 
 
 def _too_big(limit: int, member: str) -> AwsError:
