@@ -408,3 +408,20 @@ def test_a_held_poll_answers_as_soon_as_the_query_ends(
     stopper.join()
     assert state == "CANCELLED"
     assert elapsed < 5.0
+
+
+def test_a_poll_on_a_queued_query_is_held_through_running_to_the_end(
+    athena: Any, server: TuleServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Answering the move to RUNNING would only cost the client another round trip.
+    work = server.app.domains["athena"].executions
+    started_late = work._work
+
+    def late(*args: Any) -> None:
+        time.sleep(0.3)  # the query stays QUEUED meanwhile
+        started_late(*args)
+
+    monkeypatch.setattr(work, "_work", late)
+    monkeypatch.setattr(executions, "HOLD_S", 10.0)
+    query_id = start(athena, "SELECT 1", database=None)
+    assert state_of(athena, query_id) == "SUCCEEDED"

@@ -149,12 +149,11 @@ class Athena:
         )
 
     def get_query_execution(self, account: str, region: str, query_id: str) -> Shape:
-        """The execution; an unfinished one is answered once its state changes or after a
-        short hold (see `executions`), so tight polling costs the query nothing."""
+        """The execution; an unfinished one is answered once it ends or after a short hold
+        (see `executions`), so tight polling costs the query nothing."""
         record = self.executions.get(account, region, query_id)
-        state = record["Status"]["State"]
-        if state not in TERMINAL:
-            self.executions.hold(query_id, state)
+        if record["Status"]["State"] not in TERMINAL:
+            self.executions.hold(query_id)
             record = self.executions.get(account, region, query_id)
         return _execution_shape(record)
 

@@ -8,10 +8,11 @@ location, FAILED with Athena's reason, or CANCELLED after StopQueryExecution (wh
 the engine). Executions left unfinished by a restart are marked FAILED at start-up.
 
 Reading an unfinished execution may hold for a moment (`hold`): the answer comes as soon as the
-state changes, or after `HOLD_S` with the state unchanged. It is still the state at the time of
+execution ends, or after `HOLD_S` (then QUEUED or RUNNING). It is still the state at the time of
 the answer, but a client polling in a tight loop (as Athena clients do, start -> poll -> fetch)
 learns of the end at once instead of up to one poll interval late, and its polls stop taking
-CPU and the interpreter from the query they wait on.
+CPU and the interpreter from the query they wait on. The move from QUEUED to RUNNING does not
+end a hold: answering it would only cost the client one more round trip.
 """
 
 from __future__ import annotations
@@ -153,16 +154,14 @@ class Executions:
             record["Status"]["State"] = live.state
         return record
 
-    def hold(self, query_id: str, state: str, timeout: float | None = None) -> None:
-        """Wait (at most `timeout` seconds, `HOLD_S` by default) until the execution is no
-        longer in `state`."""
+    def hold(self, query_id: str, timeout: float | None = None) -> None:
+        """Wait (at most `timeout` seconds, `HOLD_S` by default) until the execution ends."""
 
-        def moved() -> bool:
-            live = self._live.get(query_id)
-            return live is None or live.state != state
+        def ended() -> bool:
+            return query_id not in self._live
 
         with self._changed:
-            self._changed.wait_for(moved, HOLD_S if timeout is None else timeout)
+            self._changed.wait_for(ended, HOLD_S if timeout is None else timeout)
 
     def _notify(self) -> None:
         with self._changed:
