@@ -118,6 +118,10 @@ class EngineSession:
         self.con = con
         self.workdir = workdir
         self._shared = shared
+        # Set once the session names anything of its own (a private view, a registered Arrow
+        # table, a statement run through `execute`): its queries' texts then mean this session
+        # alone, and their result columns are not shared.
+        self._private = False
         self._lock = threading.Lock()
         self._closed = False
         self._interrupted = False
@@ -136,6 +140,7 @@ class EngineSession:
 
     def register_table(self, view: str, source: TableSource) -> TableSource:
         """Make `view` scan `source`; returns the source with its files' columns filled in."""
+        self._private = True
         kind = source.format.kind
         if kind == "parquet" and source.files:
             described = self._describe_parquet([f.path for f in source.files])
@@ -203,12 +208,16 @@ class EngineSession:
         return self._run(sql, params).fetchall()
 
     def execute(self, sql: str, params: list[Any] | None = None) -> None:
+        self._private = True
         self._run(sql, params)
 
     def write_csv(self, sql: str, path: Path) -> CsvOutput:
         """Run the query and write its rows as Athena writes result files: a header, every
         field double-quoted, NULL as an empty unquoted field, `\\n` line ends."""
-        described = self.describe(sql)
+        if self._shared is None or self._private:
+            described = self.describe(sql)
+        else:
+            described = self._shared.result_columns(sql, lambda: self.describe(sql))
         columns = [trino_column(n, t) for n, t in described]
         # Columns may repeat (`SELECT 1, 1`): address them by position, then name them back.
         aliases = ", ".join(quote_identifier(f"c{i}") for i in range(len(described)))

@@ -9,7 +9,11 @@ catalog that every later session reuses:
 - a file set's columns are remembered by the files' identities (path, size, modification time),
   so a file that did change is described again;
 - a view is remembered by the text of the SELECT that scans the files, which names every file,
-  column and type, so equal text means an equal view.
+  column and type, so equal text means an equal view;
+- a query's result columns (what DESCRIBE says) are remembered by its text, for queries over
+  shared views alone: a shared view's name is never given to another definition, so equal
+  text binds to equal columns. A dashboard's repeated query is then bound once per run, not
+  twice (DESCRIBE, then the run itself).
 
 Both are bounded (least recently used first out); a dropped view is one no query has asked for
 in the last `MAX_VIEWS` registrations.
@@ -24,6 +28,7 @@ from collections.abc import Callable
 
 MAX_VIEWS = 2048
 MAX_SCHEMAS = 4096
+MAX_RESULTS = 1024
 
 FileIdentity = tuple[tuple[str, int, int], ...]
 Described = list[tuple[str, str]]
@@ -48,19 +53,30 @@ class SharedViews:
         self._lock = threading.Lock()
         self._schemas: OrderedDict[FileIdentity, Described] = OrderedDict()
         self._views: OrderedDict[str, str] = OrderedDict()
+        self._results: OrderedDict[str, Described] = OrderedDict()
         self._count = 0
 
     def described(self, files: FileIdentity, describe: Callable[[], Described]) -> Described:
+        """The columns of a file set, described once per set of file identities."""
+        return self._remembered(self._schemas, files, describe, MAX_SCHEMAS)
+
+    def result_columns(self, sql: str, describe: Callable[[], Described]) -> Described:
+        """The result columns of a query over shared views only, described once per text."""
+        return self._remembered(self._results, sql, describe, MAX_RESULTS)
+
+    def _remembered(
+        self, cache: OrderedDict, key: object, describe: Callable[[], Described], limit: int
+    ) -> Described:
         with self._lock:
-            found = self._schemas.get(files)
+            found = cache.get(key)
             if found is not None:
-                self._schemas.move_to_end(files)
-                return found
+                cache.move_to_end(key)
+                return list(found)
         columns = describe()
         with self._lock:
-            self._schemas[files] = columns
-            while len(self._schemas) > MAX_SCHEMAS:
-                self._schemas.popitem(last=False)
+            cache[key] = list(columns)
+            while len(cache) > limit:
+                cache.popitem(last=False)
         return columns
 
     def view(self, scan: str, create: Callable[[str], None], drop: Callable[[str], None]) -> str:

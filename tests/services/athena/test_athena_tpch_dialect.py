@@ -350,6 +350,64 @@ def test_shared_views_drop_the_least_recently_used_beyond_the_bound(
     assert dropped == [b]
 
 
+def counted_describes(session: Any) -> list[str]:
+    seen: list[str] = []
+    describe = session.describe
+
+    def counting(sql: str) -> list[tuple[str, str]]:
+        seen.append(sql)
+        return describe(sql)
+
+    session.describe = counting
+    return seen
+
+
+def test_a_repeated_query_over_shared_views_is_described_once(tmp_path: Path) -> None:
+    data = tmp_path / "t.parquet"
+    duckdb.connect().execute(f"COPY (SELECT range AS k FROM range(3)) TO '{data}'")
+    engine = DuckDbEngine(tmp_path / "engine")
+    first, second = engine.session(), engine.session()
+    name = first.scan_view(parquet_source(data), "private_1")
+    sql = f'SELECT k, k * 0.5 AS half FROM "{name}" ORDER BY k'
+    seen_first, seen_second = counted_describes(first), counted_describes(second)
+    one = first.write_csv(sql, tmp_path / "one.csv")
+    two = second.write_csv(sql, tmp_path / "two.csv")
+    assert (len(seen_first), len(seen_second)) == (1, 0)
+    assert two == one
+    assert (tmp_path / "two.csv").read_text() == (tmp_path / "one.csv").read_text()
+    assert (tmp_path / "two.csv").read_text().splitlines()[1] == '"0","0.0"'
+    # Another text is described.
+    second.write_csv(f'SELECT count(*) AS n FROM "{name}"', tmp_path / "three.csv")
+    assert len(seen_second) == 1
+    for session in (first, second):
+        session.close()
+    engine.close()
+
+
+def test_a_session_with_private_views_describes_every_query(tmp_path: Path) -> None:
+    # Private names repeat from query to query (`__athena_t1`), so their texts are not shared.
+    data = tmp_path / "t.parquet"
+    duckdb.connect().execute(f"COPY (SELECT range AS k FROM range(3)) TO '{data}'")
+    engine = DuckDbEngine(tmp_path / "engine")
+    first, second = engine.session(), engine.session()
+    first.register_table("private_1", parquet_source(data))
+    texts = tmp_path / "s.parquet"
+    duckdb.connect().execute(f"COPY (SELECT 'x' || range AS k FROM range(2)) TO '{texts}'")
+    as_strings = parquet_source(texts)
+    second.register_table(
+        "private_1", TableSource((Column("k", "string"),), (), as_strings.format, as_strings.groups)
+    )
+    seen = counted_describes(second)
+    sql = 'SELECT k FROM "private_1"'
+    assert first.write_csv(sql, tmp_path / "one.csv").duck_types == ["BIGINT"]
+    assert second.write_csv(sql, tmp_path / "two.csv").duck_types == ["VARCHAR"]
+    assert len(seen) == 1
+    assert (tmp_path / "two.csv").read_text() == '"k"\n"x0"\n"x1"\n'
+    for session in (first, second):
+        session.close()
+    engine.close()
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
