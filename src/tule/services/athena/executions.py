@@ -7,6 +7,10 @@ anyway), runs it, and stores the final state — SUCCEEDED with its statistics a
 location, FAILED with Athena's reason, or CANCELLED after StopQueryExecution (which interrupts
 the engine). Executions left unfinished by a restart are marked FAILED at start-up.
 
+The worker may start while the first commit is being made durable (a SELECT's parse, bind and
+run overlap its fsync), but the query changes nothing, and the execution does not end, before
+that commit has succeeded; if it fails, the request fails and the work is dropped.
+
 Reading an unfinished execution may hold for a moment (`hold`): the answer comes as soon as the
 execution ends, or after `HOLD_S` (then QUEUED or RUNNING). It is still the state at the time of
 the answer, but a client polling in a tight loop (as Athena clients do, start -> poll -> fetch)
@@ -22,7 +26,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tule.clock import Clock
@@ -52,6 +56,15 @@ class _Live:
     state: str
     cancelled: bool = False
     session: EngineSession | None = None
+    # Set once StartQueryExecution's commit has ended; `unrecorded` when it failed.
+    recorded: threading.Event = field(default_factory=threading.Event)
+    unrecorded: bool = False
+
+    def settled(self) -> None:
+        """`QueryJob.before_writes`: wait for the record; a query never recorded stops."""
+        self.recorded.wait()
+        if self.unrecorded:
+            raise QueryFailed("", "Query was not recorded", category=1, error_type=INTERNAL_ERROR)
 
 
 class Executions:
@@ -71,6 +84,7 @@ class Executions:
         self.runner = runner
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="athena-query")
         self._live: dict[str, _Live] = {}
+        self._tokens: dict[str, _Live] = {}  # idempotency tokens whose start is committing
         self._lock = threading.RLock()
         # Notified whenever a live execution changes state (see `hold`).
         self._changed = threading.Condition(threading.Lock())
@@ -118,8 +132,15 @@ class Executions:
     ) -> str:
         """Store a new execution QUEUED and submit it; an already-seen token answers the
         execution it started."""
+        token_key = scope("t", account, region) + token if token else None
+        while True:
+            with self._lock:
+                pending = self._tokens.get(token_key) if token_key is not None else None
+                if pending is None:
+                    break
+            # The same token's first start is still committing: answer as it ends.
+            pending.recorded.wait()
         with self._lock:
-            token_key = scope("t", account, region) + token if token else None
             if token_key is not None:
                 seen = self.store.get(token_key)
                 if seen is not None:
@@ -137,12 +158,24 @@ class Executions:
                     {"id": query_id},
                 ),
             ]
+            live = _Live("QUEUED")
             if token_key is not None:
                 ops.append(Put(token_key, {"id": query_id, "query": record["Query"]}))
-            self.store.batch(ops)
-            self._live[query_id] = _Live("QUEUED")
+                self._tokens[token_key] = live
+            self._live[query_id] = live
+        job.before_writes = live.settled
         submitted = time.perf_counter()
         self._pool.submit(self._work, account, region, job, submitted)
+        try:
+            self.store.batch(ops)
+        except BaseException:
+            live.unrecorded = live.cancelled = True
+            raise
+        finally:
+            with self._lock:
+                if token_key is not None:
+                    self._tokens.pop(token_key, None)
+            live.recorded.set()
         return query_id
 
     def get(self, account: str, region: str, query_id: str) -> Record:
@@ -206,14 +239,17 @@ class Executions:
             live = self._live.get(job.query_id)
             if live is None:
                 return
-            if live.cancelled:
+            cancelled = live.cancelled
+            if not cancelled:
+                live.state = "RUNNING"
+                session = self.engine.session()
+                live.session = session
+        if cancelled:
+            if self._recorded(job.query_id, live):
                 self._finish(
                     account, region, job.query_id, "CANCELLED", submitted, submitted, None, None
                 )
-                return
-            live.state = "RUNNING"
-            session = self.engine.session()
-            live.session = session
+            return
         self._notify()
         started = time.perf_counter()
         outcome, failure = None, None
@@ -230,10 +266,22 @@ class Executions:
             with self._lock:
                 live.session = None
             session.close()
+        if not self._recorded(job.query_id, live):
+            return
         state = "SUCCEEDED" if failure is None else "FAILED"
         if live.cancelled:
             state, failure = "CANCELLED", None
         self._finish(account, region, job.query_id, state, submitted, started, outcome, failure)
+
+    def _recorded(self, query_id: str, live: _Live) -> bool:
+        """Whether the execution's start was committed (waiting for it); if it was not, the
+        execution is forgotten."""
+        live.recorded.wait()
+        if live.unrecorded:
+            with self._lock:
+                self._live.pop(query_id, None)
+            self._notify()
+        return not live.unrecorded
 
     def _finish(
         self,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,10 @@ class Outcome:
     manifest: str | None = None
 
 
+def _settled() -> None:
+    """`before_writes` for a job whose record is already durable."""
+
+
 @dataclass
 class QueryJob:
     """A query to run and where it runs."""
@@ -65,6 +70,10 @@ class QueryJob:
     workgroup: str
     parameters: list[str] | None
     prepared: Any  # PreparedStatements, for EXECUTE
+    # Called before the query changes anything (result files, tables, the catalog): the
+    # execution may start while its record is still being made durable, and returns or raises
+    # once that is settled.
+    before_writes: Callable[[], None] = _settled
 
 
 class QueryRunner:
@@ -113,6 +122,11 @@ class QueryRunner:
         sql = job.sql
         parameters = job.parameters
         utility = recognise(sql)
+        tree = None if utility is not None else dialect.parse(sql)
+        if not isinstance(tree, exp.Query):
+            # Everything but a SELECT waits here, before it acts; a SELECT runs meanwhile and
+            # waits only before writing its result files (`_select`).
+            job.before_writes()
         if utility is not None and utility.kind == "execute":
             sql, parameters = self._prepared(job, utility)
             utility = recognise(sql)
@@ -120,7 +134,8 @@ class QueryRunner:
             result = run_utility(utility, catalogs)
             kind = "UTILITY" if utility.kind in UTILITY_KINDS else "DDL"
             return self._text(job, result, kind, _substatement(utility))
-        tree = dialect.parse(sql)
+        if tree is None:  # EXECUTE's statement
+            tree = dialect.parse(sql)
         if parameters or any(True for _ in tree.find_all(exp.Placeholder)):
             tree = dialect.bind_parameters(tree, list(parameters or []))
         if isinstance(tree, exp.Create) and tree.args.get("kind", "").upper() == "TABLE":
@@ -170,6 +185,7 @@ class QueryRunner:
         local = self.scratch / f"{job.query_id}.csv"
         try:
             written = session.write_csv(sql, local)
+            job.before_writes()
             url = result_url(job.output_prefix, job.query_id, ".csv")
             self.results.put_file(url, local, "text/csv")
         finally:
