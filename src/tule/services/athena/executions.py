@@ -137,32 +137,13 @@ class Executions:
             with self._lock:
                 pending = self._tokens.get(token_key) if token_key is not None else None
                 if pending is None:
+                    started = self._started_by(token_key, record)
+                    if started is not None:
+                        return started
+                    live, ops = self._queued(account, region, record, token_key, job.query_id)
                     break
             # The same token's first start is still committing: answer as it ends.
             pending.recorded.wait()
-        with self._lock:
-            if token_key is not None:
-                seen = self.store.get(token_key)
-                if seen is not None:
-                    if seen.get("query") != record["Query"]:
-                        raise invalid_request("Idempotent parameters do not match", "INVALID_INPUT")
-                    return str(seen["id"])
-            query_id = job.query_id
-            self._seq += 1
-            order = _MAX_ORDER - int(self.clock.time() * 1000) * 1000 - self._seq % 1000
-            ops: list[Put | Delete] = [
-                Put(self._key(account, region, query_id), record),
-                Put(f"a/{account}/{region}/{query_id}", {}),
-                Put(
-                    scope("l", account, region) + f"{record['WorkGroup']}/{order:017d}/{query_id}",
-                    {"id": query_id},
-                ),
-            ]
-            live = _Live("QUEUED")
-            if token_key is not None:
-                ops.append(Put(token_key, {"id": query_id, "query": record["Query"]}))
-                self._tokens[token_key] = live
-            self._live[query_id] = live
         job.before_writes = live.settled
         submitted = time.perf_counter()
         self._pool.submit(self._work, account, region, job, submitted)
@@ -176,7 +157,37 @@ class Executions:
                 if token_key is not None:
                     self._tokens.pop(token_key, None)
             live.recorded.set()
-        return query_id
+        return job.query_id
+
+    def _started_by(self, token_key: str | None, record: Record) -> str | None:
+        """The execution an idempotency token already started, if any."""
+        seen = self.store.get(token_key) if token_key is not None else None
+        if seen is None:
+            return None
+        if seen.get("query") != record["Query"]:
+            raise invalid_request("Idempotent parameters do not match", "INVALID_INPUT")
+        return str(seen["id"])
+
+    def _queued(
+        self, account: str, region: str, record: Record, token_key: str | None, query_id: str
+    ) -> tuple[_Live, list[Put | Delete]]:
+        """A new execution's live state and the writes that record it (under the lock)."""
+        self._seq += 1
+        order = _MAX_ORDER - int(self.clock.time() * 1000) * 1000 - self._seq % 1000
+        ops: list[Put | Delete] = [
+            Put(self._key(account, region, query_id), record),
+            Put(f"a/{account}/{region}/{query_id}", {}),
+            Put(
+                scope("l", account, region) + f"{record['WorkGroup']}/{order:017d}/{query_id}",
+                {"id": query_id},
+            ),
+        ]
+        live = _Live("QUEUED")
+        if token_key is not None:
+            ops.append(Put(token_key, {"id": query_id, "query": record["Query"]}))
+            self._tokens[token_key] = live
+        self._live[query_id] = live
+        return live, ops
 
     def get(self, account: str, region: str, query_id: str) -> Record:
         record = self.store.get(self._key(account, region, query_id))
