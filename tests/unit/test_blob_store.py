@@ -166,6 +166,50 @@ def test_failing_source_leaves_nothing_behind(store: FilesystemBlobStore) -> Non
     assert files_under(store.root / "blobs") == []
 
 
+@pytest.mark.parametrize("size", [10, 6 * MIB])  # hashed in line / on helper threads
+def test_with_fsync_the_data_is_flushed_once_before_the_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    store = FilesystemBlobStore(tmp_path / "root", fsync=True)
+    events: list[tuple[str, str]] = []
+    real_sync, real_replace = os.fdatasync, os.replace
+
+    def fdatasync(fd: int) -> None:
+        events.append(("fdatasync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_sync(fd)
+
+    def replace(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        events.append(("replace", str(src)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    monkeypatch.setattr(os, "replace", replace)
+    data = payload(size)
+    crc = hashlib.sha256()
+    info = store.write(data, hashers=[crc])
+    tmp = str(store.root / "tmp" / info.blob_id)
+    assert events == [("fdatasync", tmp), ("replace", tmp)]
+    assert info.md5_hex == hashlib.md5(data).hexdigest()
+    assert crc.hexdigest() == hashlib.sha256(data).hexdigest()
+    assert read_all(store, info.blob_id) == data
+
+
+def test_a_failed_flush_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FilesystemBlobStore(tmp_path / "root", fsync=True)
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", failing)
+    with pytest.raises(OSError, match="Input/output error"):
+        store.write(payload(6 * MIB), hashers=[hashlib.sha256()])
+    assert files_under(store.root / "tmp") == []
+    assert files_under(store.root / "blobs") == []
+    assert not [t for t in threading.enumerate() if t.name == "blob-hashing"]
+
+
 def test_concat(store: FilesystemBlobStore) -> None:
     parts = [payload(MIB + 3, 1), b"", payload(10, 2), payload(2 * MIB, 3)]
     ids = [store.write(part).blob_id for part in parts]

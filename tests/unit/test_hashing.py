@@ -36,8 +36,28 @@ def test_a_failing_hasher_fails_finish_without_blocking_the_writer() -> None:
         hashing.finish()
 
 
-def test_abort_stops_the_helper() -> None:
-    hashing = Hashing([hashlib.md5(usedforsecurity=False)], inline_bytes=0)
+def test_a_failing_hasher_does_not_stop_the_others() -> None:
+    md5 = hashlib.md5(usedforsecurity=False)
+    hashing = Hashing([_Broken(), md5], inline_bytes=0)
+    for chunk in CHUNKS:
+        hashing.update(chunk)
+    with pytest.raises(ValueError, match="hasher failed"):
+        hashing.finish()
+    assert md5.hexdigest() == hashlib.md5(b"".join(CHUNKS), usedforsecurity=False).hexdigest()
+
+
+def test_a_partial_batch_is_hashed_at_finish() -> None:
+    sha = hashlib.sha256()
+    hashing = Hashing([sha], inline_bytes=0)
+    hashing.update(b"abc")  # far less than a batch: handed over only by finish
+    hashing.update(b"")
+    hashing.finish()
+    assert sha.hexdigest() == hashlib.sha256(b"abc").hexdigest()
+
+
+def test_abort_stops_every_helper() -> None:
+    hashing = Hashing([hashlib.md5(usedforsecurity=False), hashlib.sha1()], inline_bytes=0)
     hashing.update(CHUNKS[0])
     hashing.abort()
-    assert hashing._thread is None
+    assert len(hashing._helpers) == 2
+    assert not any(helper.thread.is_alive() for helper in hashing._helpers)

@@ -30,11 +30,12 @@ WRITEBACK_STEP = 8 << 20
 _SYNC_FILE_RANGE_WRITE = 2
 
 
-def commit(fd: int, tmp: Path, final: Path, *, durable: bool) -> None:
+def commit(fd: int, tmp: Path, final: Path, *, durable: bool, data_synced: bool = False) -> None:
     """Close `fd` (the temp file `tmp`) and rename it to `final`; with `durable`, return only
-    once the data and the new name are both on stable storage. Always closes `fd`."""
+    once the data and the new name are both on stable storage. `data_synced`: the caller has
+    already flushed the file's data itself. Always closes `fd`."""
     try:
-        if durable:
+        if durable and not data_synced:
             # fdatasync covers the size and block map, which is all a reader needs.
             os.fdatasync(fd)
     finally:

@@ -112,7 +112,7 @@ class FilesystemBlobStore(BlobStore):
             raise
         try:
             self._fan_out(blob_id)
-            commit(fd, tmp, final, durable=self._fsync)
+            commit(fd, tmp, final, durable=self._fsync, data_synced=True)
         except BaseException:
             # The blob may or may not have been renamed; either way no one will learn its id.
             for path in (tmp, final):
@@ -151,6 +151,10 @@ class FilesystemBlobStore(BlobStore):
                 sink = self._sink(fd, encrypt)
                 sink.write(head)
             sink.finish()
+            if self._fsync:
+                # Flushed here, not by the commit, so the flush overlaps the hashing helpers'
+                # last batches (see `hashing`) instead of following them.
+                os.fdatasync(fd)
         except BaseException:
             hashing.abort()
             raise
