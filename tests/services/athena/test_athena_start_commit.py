@@ -75,7 +75,7 @@ def test_a_select_runs_during_its_start_commit_and_writes_after_it(
     ran: list[float] = []
     wrote: list[float] = []
     stamped(executions.runner, "_select", ran)
-    stamped(executions.runner.results, "put_file", wrote)
+    stamped(executions.runner.results, "put_result", wrote)
     athena = own_server.client("athena")
     execution = wait(athena, start(athena, MARKED, database=None))
     assert execution["Status"]["State"] == "SUCCEEDED"

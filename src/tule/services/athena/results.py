@@ -18,8 +18,9 @@ import json
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from tule.engines.duckdb_types import TrinoColumn
 from tule.errors import AwsError
@@ -114,17 +115,28 @@ class ResultStore:
         self._lock = threading.Lock()
         self._cache_entries = cache_entries
 
-    def put_file(self, url: str, path: Path, content_type: str) -> None:
+    def put_result(self, url: str, path: Path, columns: list[dict[str, Any]]) -> None:
+        """A SELECT's `<id>.csv` from `path` and its `<id>.csv.metadata`, written together (one
+        commit: both appear at once, with one flush)."""
+        bucket, key = split_s3(url)
+        # Athena's .metadata is an opaque binary; clients read only the CSV, so ours holds the
+        # column descriptions as JSON.
+        metadata = json.dumps({"ColumnInfo": columns}).encode()
         with open(path, "rb") as body:
-            self._write(url, body, content_type)
+            objects = [
+                (key, body, "text/csv"),
+                (key + ".metadata", metadata, "application/octet-stream"),
+            ]
+            self._write(url, lambda: self.s3.write_objects(bucket, objects))
 
     def put_bytes(self, url: str, data: bytes, content_type: str) -> None:
-        self._write(url, data, content_type)
-
-    def _write(self, url: str, body: BinaryIO | bytes, content_type: str) -> None:
         bucket, key = split_s3(url)
+        self._write(url, lambda: self.s3.write_object(bucket, key, data, content_type))
+
+    def _write(self, url: str, write: Callable[[], object]) -> None:
+        bucket, _ = split_s3(url)
         try:
-            self.s3.write_object(bucket, key, body, content_type)
+            write()
         except AwsError as err:
             raise QueryFailed(
                 "",
@@ -139,13 +151,6 @@ class ResultStore:
         self.put_bytes(url, text.encode(), "text/plain")
         with self._lock:
             self._remember(url, [list(r) for r in rows])
-
-    def put_metadata(self, url: str, columns: list[dict[str, Any]]) -> None:
-        # Athena's .metadata is an opaque binary; clients read only the CSV, so ours holds the
-        # column descriptions as JSON.
-        self.put_bytes(
-            url, json.dumps({"ColumnInfo": columns}).encode(), "application/octet-stream"
-        )
 
     def rows(self, url: str) -> list[Row]:
         """Every row of a result file (a CSV's header included)."""

@@ -185,13 +185,12 @@ class QueryRunner:
         local = self.scratch / f"{job.query_id}.csv"
         try:
             written = session.write_csv(sql, local)
+            columns = column_info(written.columns)
             job.before_writes()
             url = result_url(job.output_prefix, job.query_id, ".csv")
-            self.results.put_file(url, local, "text/csv")
+            self.results.put_result(url, local, columns)
         finally:
             local.unlink(missing_ok=True)
-        columns = column_info(written.columns)
-        self.results.put_metadata(url + ".metadata", columns)
         return Outcome(
             "DML", "SELECT", url, columns, has_header=True, scanned_bytes=catalogs.scanned_bytes
         )

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -149,6 +149,17 @@ class S3:
         """Store `body` as a new current version of `key`; returns its ETag."""
         attrs = ObjectAttributes(content_type=content_type or "binary/octet-stream")
         return self.objects.put(bucket, key, body, attrs).etag
+
+    def write_objects(
+        self, bucket: str, objects: Sequence[tuple[str, BinaryIO | bytes, str]]
+    ) -> list[str]:
+        """Store several (key, body, content type) as new current versions in one commit: all
+        of them become visible (and durable) together. Returns their ETags."""
+        items = [
+            (key, body, ObjectAttributes(content_type=content_type))
+            for key, body, content_type in objects
+        ]
+        return [version.etag for version in self.objects.put_many(bucket, items)]
 
     def object_file(self, bucket: str, key: str) -> Path | None:
         """The current version's body file if it is a plain file on disk (see the docstring).

@@ -8,7 +8,7 @@ the record up and streams the body in 1 MiB chunks (small objects go out as one 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -93,6 +93,24 @@ class Objects:
         checksum = checksum or Expectation({})
         version = self.store_bytes(key, body, attrs, checksum, expected_md5)
         return self.versions.commit(bucket, version, conditions)
+
+    def put_many(
+        self, bucket_name: str, items: Sequence[tuple[str, BinaryIO | bytes, ObjectAttributes]]
+    ) -> list[ObjectVersion]:
+        """PutObject of several keys of one bucket, made current together in one commit."""
+        bucket = self.buckets.require(bucket_name)
+        for key, _, attrs in items:
+            names.check_key(key)
+            self.check_encryption(attrs, bucket)
+        stored: list[ObjectVersion] = []
+        try:
+            for key, body, attrs in items:
+                stored.append(self.store_bytes(key, body, attrs, Expectation({})))
+        except BaseException:
+            self.state.bodies.discard([version.blob_id for version in stored])
+            raise
+        self.versions.commit_many(bucket, stored)
+        return stored
 
     def store_bytes(
         self,

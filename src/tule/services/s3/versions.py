@@ -17,6 +17,7 @@ Versioning states follow the S3 user guide ("Using versioning in S3 buckets"):
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 from tule.metadata.base import Delete, Put
@@ -67,12 +68,8 @@ class Versions:
             with st.lock_key(bucket.name, new.key):
                 current = st.current(bucket.name, new.key)
                 _check_write_conditions(conditions, current, new.key)
-                ops, garbage = self._displace(bucket, new.key, current, st.now())
+                ops, garbage = self._staged(bucket, new, current, st.now())
                 garbage.extend(also_discard)
-                # Ordered (and named) at commit, under the lock, so version order is commit order.
-                new.sort_key = st.new_sort_key()
-                new.version_id = new.sort_key if bucket.versioning == "Enabled" else NULL_VERSION
-                ops.append(Put(st.object_key(bucket.name, new.key), new.to_record()))
                 ops.extend(also)
                 ops.extend(st.bodies.records([new.blob_id]))
                 ops.extend(st.bodies.deletions(garbage))
@@ -82,6 +79,48 @@ class Versions:
             raise
         st.bodies.discard(garbage)
         return new
+
+    def commit_many(self, bucket: Bucket, new: Sequence[ObjectVersion]) -> None:
+        """Make each of `new` (versions of distinct keys, blobs already durable) the current
+        version of its key, all in one atomic commit: one metadata flush for several objects
+        written together (a query's result file and its metadata file)."""
+        st = self.state
+        # Striped locks may be shared by keys: each taken once, in one global order.
+        locks = {id(lock): lock for lock in (st.lock_key(bucket.name, v.key) for v in new)}
+        garbage: list[str | None] = []
+        try:
+            if len({version.key for version in new}) != len(new):
+                raise ValueError("commit_many takes one version per key")
+            with ExitStack() as held:
+                for _, lock in sorted(locks.items()):
+                    held.enter_context(lock)
+                ops: list[Put | Delete] = []
+                now = st.now()
+                for version in new:
+                    current = st.current(bucket.name, version.key)
+                    staged, dropped = self._staged(bucket, version, current, now)
+                    ops.extend(staged)
+                    garbage.extend(dropped)
+                ops.extend(st.bodies.records([v.blob_id for v in new]))
+                ops.extend(st.bodies.deletions(garbage))
+                st.write(ops)
+        except BaseException:
+            st.bodies.discard([v.blob_id for v in new])
+            raise
+        st.bodies.discard(garbage)
+
+    def _staged(
+        self, bucket: Bucket, new: ObjectVersion, current: ObjectVersion | None, now: float
+    ) -> tuple[list[Put | Delete], list[str | None]]:
+        """The writes that make `new` its key's current version (under the key's lock), and
+        the blobs they drop."""
+        st = self.state
+        ops, garbage = self._displace(bucket, new.key, current, now)
+        # Ordered (and named) at commit, under the lock, so version order is commit order.
+        new.sort_key = st.new_sort_key()
+        new.version_id = new.sort_key if bucket.versioning == "Enabled" else NULL_VERSION
+        ops.append(Put(st.object_key(bucket.name, new.key), new.to_record()))
+        return ops, garbage
 
     def delete(self, bucket: Bucket, key: str) -> Deletion:
         """DeleteObject without a version id: remove the object, or add a delete marker."""
