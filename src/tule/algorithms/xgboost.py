@@ -52,6 +52,7 @@ from tule.algorithms.xgboost_data import (
     align_widths,
     check_channels,
     read_channel,
+    release_in_background,
     watchlist,
     with_default_type,
 )
@@ -233,6 +234,7 @@ class XGBoost(Algorithm):
             del train, validation
             booster = self._train_booster(hp, params, evals[0][0], evals, reporter, collective)
             leader = collective.is_leader
+            release_in_background(evals)
         return XGBoostModel(booster) if leader else ReplicaModel(booster)
 
     def _train_booster(

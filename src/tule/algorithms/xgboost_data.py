@@ -13,6 +13,7 @@ XGBoost matrices in the container's watchlist order, `train` then `validation`.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -175,12 +176,25 @@ def watchlist(
     return out
 
 
+def release_in_background(matrices: list[tuple[xgboost.DMatrix, str]]) -> None:
+    """Free the watchlist's matrices on a short-lived thread, emptying `matrices`.
+
+    Freeing a large DMatrix hands its pages back one by one (measured 1M x 28: 0.07-0.09
+    CPU-s, about 0.1 s of wall time), and nothing after training needs them: the trained
+    booster keeps only weak references to its matrices. XGBoost's free releases the GIL, so
+    saving the model proceeds meanwhile. The caller must hold no other reference."""
+    held = list(matrices)
+    matrices.clear()
+    threading.Thread(target=held.clear, name="xgboost-free-matrices", daemon=True).start()
+
+
 __all__ = [
     "DEFAULT_CONTENT_TYPE",
     "TRAINING_CONTENT_TYPES",
     "align_widths",
     "check_channels",
     "read_channel",
+    "release_in_background",
     "uses_histograms",
     "watchlist",
     "with_default_type",
