@@ -13,6 +13,11 @@ The client processes share the machine's cores with the server, so on a small ma
 figures still include client CPU; the server-only view (operations per CPU-second of the server
 process) is printed alongside.
 
+The large PUT's ceiling for any server is printed too: boto3 PUTs to `null_s3.py`, which only
+reads the body and computes its MD5 (the ETag S3 must answer). boto3 hashes the whole body
+(SHA-256 for SigV4 over plain HTTP, and a CRC32 checksum) before sending its first byte, and the
+MD5 cannot start before the bytes arrive, so those two costs add up on any server.
+
     python benchmarks/s3.py [--runs 3] [--small 1000] [--clients 8] [--per-client 250]
                             [--large-count 4] [--skip-large]
 """
@@ -24,11 +29,12 @@ import mmap
 import multiprocessing as mp
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import client, median_of, moto_server, tule_server
+from common import Server, client, free_port, median_of, moto_server, tule_server
 
 SMALL = 4 * 1024
 LARGE = 64 * 1024 * 1024
@@ -182,6 +188,23 @@ def put_get_large(url: str, bucket: str, count: int, runs: int) -> tuple[float, 
     return median_of(runs, put_run), median_of(runs, get_run)
 
 
+def put_ceiling(count: int, runs: int) -> float:
+    """64 MiB PUTs through boto3 to `null_s3.py` (reads, MD5s, answers), in MB/s."""
+    port = free_port()
+    argv = [sys.executable, str(Path(__file__).with_name("null_s3.py")), str(port)]
+    with Server(argv, port) as null:
+        s3 = client("s3", null.url)
+        body = os.urandom(LARGE)
+
+        def put_run() -> float:
+            start = time.perf_counter()
+            for i in range(count):
+                s3.put_object(Bucket="ceiling", Key=f"big{i}", Body=body)
+            return count * LARGE / (time.perf_counter() - start) / 1e6
+
+        return median_of(runs, put_run)
+
+
 def disk_rates(folder: Path, count: int, runs: int) -> tuple[float, float]:
     """fdatasync'd sequential write and O_DIRECT read of the same sizes, in MB/s."""
     body = os.urandom(LARGE)
@@ -224,6 +247,7 @@ def main() -> None:
         folder = Path(tmp)
         if not args.skip_large:
             write, read = disk_rates(folder, args.large_count, args.runs)
+            ceiling = put_ceiling(args.large_count, args.runs)
         for name, server in (("tule", tule_server(folder / "tule")), ("moto", moto_server())):
             with server as srv:
                 assert srv.proc is not None
@@ -268,6 +292,11 @@ def main() -> None:
         f"{t['bigget'] / read:10.2f} {'0.5x':>8}"
     )
     print(f"(moto 64 MiB: PUT {m['bigput']:.0f} MB/s, GET {m['bigget']:.0f} MB/s)")
+    print(
+        f"ceiling for any server: boto3 PUTs of 64 MiB to a server that only reads the body and "
+        f"computes its MD5 (the ETag): {ceiling:.0f} MB/s = {ceiling / write:.2f}x fdatasync; "
+        f"tule reaches {t['bigput'] / ceiling:.2f}x of it"
+    )
 
 
 if __name__ == "__main__":
