@@ -210,6 +210,66 @@ def test_a_failed_flush_leaves_nothing_behind(
     assert not [t for t in threading.enumerate() if t.name == "blob-hashing"]
 
 
+def test_an_adopted_file_is_moved_into_place_after_its_flush(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FilesystemBlobStore(tmp_path / "root", fsync=True)
+    data = payload(3 * MIB + 5)
+    source = tmp_path / "result.csv"
+    source.write_bytes(data)
+    inode = source.stat().st_ino
+    events: list[str] = []
+    real_sync, real_replace = os.fdatasync, os.replace
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (events.append("fdatasync"), real_sync(fd)))
+    monkeypatch.setattr(
+        os, "replace", lambda src, dst: (events.append("replace"), real_replace(src, dst))
+    )
+    info = store.adopt(source)
+    assert events == ["fdatasync", "replace"]
+    assert not source.exists()
+    assert (info.size, info.md5_hex, info.encrypted) == (
+        len(data),
+        hashlib.md5(data).hexdigest(),
+        False,
+    )
+    assert store.local_path(info.blob_id).stat().st_ino == inode  # moved, not copied
+    assert read_all(store, info.blob_id) == data
+
+
+def test_an_adopted_file_that_looks_sealed_or_lies_elsewhere_is_copied(
+    store: FilesystemBlobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tule.storage import filesystem
+    from tule.storage.encryption import MAGIC
+
+    looks_sealed = tmp_path / "magic"
+    looks_sealed.write_bytes(MAGIC + b"plain text after all")
+    info = store.adopt(looks_sealed)
+    assert info.encrypted and not looks_sealed.exists()
+    assert read_all(store, info.blob_id) == MAGIC + b"plain text after all"
+
+    def cross_device(*args: object, **kwargs: object) -> None:
+        raise OSError(18, "Invalid cross-device link")
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_bytes(b"x" * 100)
+    # The move fails as across filesystems; the copy's own commit then runs for real.
+    monkeypatch.setattr(filesystem, "commit", _fails_once(filesystem.commit, cross_device))
+    info = store.adopt(elsewhere)
+    assert not elsewhere.exists()
+    assert read_all(store, info.blob_id) == b"x" * 100
+    assert files_under(store.root / "tmp") == []
+
+
+def _fails_once(real: object, failure: object) -> object:
+    calls = iter([failure])
+
+    def commit(*args: object, **kwargs: object) -> object:
+        return next(calls, real)(*args, **kwargs)  # type: ignore[operator]
+
+    return commit
+
+
 def test_concat(store: FilesystemBlobStore) -> None:
     parts = [payload(MIB + 3, 1), b"", payload(10, 2), payload(2 * MIB, 3)]
     ids = [store.write(part).blob_id for part in parts]

@@ -8,6 +8,7 @@ instant leaves either the old object or the new one, never a torn one.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -50,6 +51,14 @@ class BlobStore(ABC):
 
         `hashers` see the plaintext as it streams by (for checksum headers). Raises
         `BlobTooLarge` past `max_size` bytes, leaving nothing behind."""
+
+    def adopt(self, path: Path) -> BlobInfo:
+        """Take the finished file at `path` over as a new plaintext blob, durable on return;
+        the file is gone afterwards. A store may move it into place instead of copying it."""
+        with open(path, "rb") as data:
+            info = self.write(data)
+        os.unlink(path)
+        return info
 
     @abstractmethod
     def read(self, blob_id: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:

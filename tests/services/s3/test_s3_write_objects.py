@@ -123,3 +123,19 @@ def test_one_key_twice_is_refused_and_keeps_no_body(own: TuleServer) -> None:
         domain.write_objects("results", [("k", LARGE, "text/csv"), ("k", SMALL, "text/csv")])
     assert settles_to(own, before)
     assert domain.state.bodies._pending == {}
+
+
+def test_a_file_body_is_taken_over(own: TuleServer, tmp_path: Path) -> None:
+    domain = own.app.domains["s3"]
+    large, small = tmp_path / "large.csv", tmp_path / "small.csv"
+    large.write_bytes(LARGE)
+    small.write_bytes(SMALL)
+    inode = large.stat().st_ino
+    before = blob_files(own)
+    domain.write_objects("results", [("l", large, "text/csv"), ("s", small, "text/csv")])
+    assert not large.exists() and not small.exists()
+    added = [p for p in blob_files(own) if p not in before]
+    assert [p.stat().st_ino for p in added] == [inode]  # moved into place; the small one inline
+    s3 = own.client("s3")
+    assert s3.get_object(Bucket="results", Key="l")["Body"].read() == LARGE
+    assert s3.get_object(Bucket="results", Key="s")["Body"].read() == SMALL

@@ -116,18 +116,17 @@ class ResultStore:
         self._cache_entries = cache_entries
 
     def put_result(self, url: str, path: Path, columns: list[dict[str, Any]]) -> None:
-        """A SELECT's `<id>.csv` from `path` and its `<id>.csv.metadata`, written together (one
-        commit: both appear at once, with one flush)."""
+        """A SELECT's `<id>.csv` from the file at `path` (taken over: gone afterwards) and its
+        `<id>.csv.metadata`, written together (one commit: both appear at once, one flush)."""
         bucket, key = split_s3(url)
         # Athena's .metadata is an opaque binary; clients read only the CSV, so ours holds the
         # column descriptions as JSON.
         metadata = json.dumps({"ColumnInfo": columns}).encode()
-        with open(path, "rb") as body:
-            objects = [
-                (key, body, "text/csv"),
-                (key + ".metadata", metadata, "application/octet-stream"),
-            ]
-            self._write(url, lambda: self.s3.write_objects(bucket, objects))
+        objects = [
+            (key, path, "text/csv"),  # S3 takes the file over (moved, not copied)
+            (key + ".metadata", metadata, "application/octet-stream"),
+        ]
+        self._write(url, lambda: self.s3.write_objects(bucket, objects))
 
     def put_bytes(self, url: str, data: bytes, content_type: str) -> None:
         bucket, key = split_s3(url)

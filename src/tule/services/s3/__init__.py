@@ -151,10 +151,12 @@ class S3:
         return self.objects.put(bucket, key, body, attrs).etag
 
     def write_objects(
-        self, bucket: str, objects: Sequence[tuple[str, BinaryIO | bytes, str]]
+        self, bucket: str, objects: Sequence[tuple[str, BinaryIO | bytes | Path, str]]
     ) -> list[str]:
         """Store several (key, body, content type) as new current versions in one commit: all
-        of them become visible (and durable) together. Returns their ETags."""
+        of them become visible (and durable) together. Returns their ETags. A `Path` body is a
+        finished file that S3 takes over: moved into its storage when it can be, else copied,
+        and removed either way (a caller writes it beside the data directory to avoid a copy)."""
         items = [
             (key, body, ObjectAttributes(content_type=content_type))
             for key, body, content_type in objects

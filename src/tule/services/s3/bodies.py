@@ -25,12 +25,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import os
 import queue
 import re
 import secrets
 import threading
 from collections.abc import Iterable, Iterator
 from itertools import chain
+from pathlib import Path
 from typing import BinaryIO
 
 from tule.metadata.base import Delete, MetadataStore, Put
@@ -104,6 +106,16 @@ class Bodies:
         with self._pending_lock:
             self._pending[body_id] = body
         return BlobInfo(body_id, size, hashlib.md5(body, usedforsecurity=False).hexdigest())
+
+    def adopt(self, path: Path, *, encrypt: bool = False) -> BlobInfo:
+        """Take the finished file at `path` over as a new body (the file is gone afterwards):
+        inline when small, else moved into the blob store rather than copied."""
+        if encrypt or os.stat(path).st_size <= self.inline_max:
+            with open(path, "rb") as data:
+                info = self.write(data, encrypt=encrypt)
+            os.unlink(path)
+            return info
+        return self.blobs.adopt(path)
 
     def concat(self, body_ids: list[str], *, encrypt: bool = False) -> BlobInfo:
         """A new body made of the given ones in order (completing a multipart upload)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 from tule.errors import AwsError
@@ -95,9 +96,12 @@ class Objects:
         return self.versions.commit(bucket, version, conditions)
 
     def put_many(
-        self, bucket_name: str, items: Sequence[tuple[str, BinaryIO | bytes, ObjectAttributes]]
+        self,
+        bucket_name: str,
+        items: Sequence[tuple[str, BinaryIO | bytes | Path, ObjectAttributes]],
     ) -> list[ObjectVersion]:
-        """PutObject of several keys of one bucket, made current together in one commit."""
+        """PutObject of several keys of one bucket, made current together in one commit. A
+        `Path` body is a finished file the store takes over (see `Bodies.adopt`)."""
         bucket = self.buckets.require(bucket_name)
         for key, _, attrs in items:
             names.check_key(key)
@@ -115,20 +119,24 @@ class Objects:
     def store_bytes(
         self,
         key: str,
-        data: BinaryIO | bytes | Iterator[bytes],
+        data: BinaryIO | bytes | Iterator[bytes] | Path,
         attrs: ObjectAttributes,
         checksum: Expectation,
         expected_md5: bytes | None = None,
     ) -> ObjectVersion:
         """Store the bytes as a new body (see `bodies`) and describe them as a new, uncommitted
-        version: committing it makes it durable; the caller discards it if it is not committed."""
+        version: committing it makes it durable; the caller discards it if it is not committed.
+        A `Path` is a finished file of an in-process writer, taken over whole."""
         try:
-            info = self.state.bodies.write(
-                data,
-                encrypt=attrs.encrypted,
-                hashers=checksum.hashers,
-                max_size=errors.MAX_PUT_SIZE,
-            )
+            if isinstance(data, Path):
+                info = self.state.bodies.adopt(data, encrypt=attrs.encrypted)
+            else:
+                info = self.state.bodies.write(
+                    data,
+                    encrypt=attrs.encrypted,
+                    hashers=checksum.hashers,
+                    max_size=errors.MAX_PUT_SIZE,
+                )
         except BlobTooLarge:
             raise errors.entity_too_large(errors.MAX_PUT_SIZE + 1) from None
         try:
