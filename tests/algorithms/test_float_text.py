@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tule.algorithms.float_text import POSITIONAL_HIGH, POSITIONAL_LOW, float32_lines
+from tule.algorithms.float_text import POSITIONAL_HIGH, POSITIONAL_LOW, SMALL, float32_lines
 from tule.algorithms.xgboost_model import encode_csv
 
 
@@ -53,6 +53,16 @@ def test_float32_lines_of_a_slice_and_of_nothing() -> None:
     assert float32_lines(values[10:20]) == reference(values[10:20])
     assert float32_lines(values[::3]) == reference(values[::3])
     assert float32_lines(values[:0]) == b""
+
+
+def test_float32_lines_is_the_same_on_both_sides_of_the_short_path() -> None:
+    """Up to SMALL values numpy writes each; above, Arrow writes the band: same bytes."""
+    values = np.concatenate([TRICKY, np.random.default_rng(7).random(200, dtype=np.float32)])
+    for count in (1, 2, SMALL - 1, SMALL, SMALL + 1, 2 * SMALL + 3):
+        for start in (0, 5, len(TRICKY) - 3):
+            part = values[start : start + count]
+            assert float32_lines(part) == reference(part)
+            assert float32_lines(values[start::3][:count]) == reference(values[start::3][:count])
 
 
 def test_float32_lines_takes_only_1d_float32() -> None:

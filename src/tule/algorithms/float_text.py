@@ -8,7 +8,8 @@ values without `.0` (`3`), and small or large magnitudes without numpy's switch 
 notation (`0.00001` for `1e-05`). So Arrow writes the values whose spelling is the same in both
 (non-integral magnitudes in [`POSITIONAL_LOW`, `POSITIONAL_HIGH`), where numpy writes a float32
 positionally), and numpy writes the rest (zeros, integers, tiny or huge values, NaN, inf) one
-by one. `tests/algorithms/test_float_text.py` checks the two agree over that band.
+by one. `tests/algorithms/test_float_text.py` checks the two agree over that band. A short
+array (a real-time request's answer) is written by numpy alone.
 """
 
 from __future__ import annotations
@@ -17,20 +18,23 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["POSITIONAL_HIGH", "POSITIONAL_LOW", "float32_lines"]
+__all__ = ["POSITIONAL_HIGH", "POSITIONAL_LOW", "SMALL", "float32_lines"]
 
 # numpy writes a float32 positionally when 1e-4 <= |x| < 1e6, comparing in double precision
 # (float32(1e-4) is just below 1e-4 and prints as 1e-04), so the bounds are applied to float64.
 POSITIONAL_LOW = 1e-4
 POSITIONAL_HIGH = 1e6
+# Up to this many values numpy writes each (about 1 us a value, against Arrow's ~50 us set-up).
+SMALL = 32
 
 
 def float32_lines(values: np.ndarray) -> bytes:
     """`"".join(str(v) + "\\n" for v in values)` encoded, for a 1-D float32 array."""
     if values.dtype != np.float32 or values.ndim != 1:
         raise TypeError("float32_lines takes a 1-D float32 array")
-    if not len(values):
-        return b""
+    if len(values) <= SMALL:
+        # A few values (one request's answer): Arrow's set-up costs more than numpy's calls.
+        return "".join([str(v) + "\n" for v in values]).encode()
     # 64-bit offsets: the text of a few hundred million values would overflow 32-bit ones.
     text = pc.cast(pa.array(values), pa.large_string())
     # NaN fails every comparison, so it takes numpy's path too (a signalling NaN would warn).

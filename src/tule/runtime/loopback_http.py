@@ -179,63 +179,142 @@ def body_framing(method: str, status: int, headers: Mapping[str, str]) -> str:
     return length
 
 
+class _Receiver(asyncio.Protocol):
+    """What the server sent on one connection, and a future to wake the reader waiting for it.
+
+    A bare protocol rather than asyncio's streams: a StreamReader costs a future and several
+    calls per `readuntil`/`readexactly`, and every InvokeEndpoint reads one answer this way."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.ended = False
+        self.transport: asyncio.Transport | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        self._wake()
+
+    def eof_received(self) -> None:
+        self.ended = True
+        self._wake()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.ended = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def more(self) -> None:
+        """Wait until more bytes arrive; a ProtocolError when the server ended instead."""
+        if self.ended:
+            raise ProtocolError("the server broke off its answer")
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+
 class AsyncLoopbackConnection:
     """The same connection for an asyncio event loop (the gateway's), so a request through an
     endpoint needs no thread of its own."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
+        self._receiver: _Receiver | None = None
         self.idle_since = 0.0
 
+    @property
+    def connected(self) -> bool:
+        return self._receiver is not None
+
     async def connect(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        sock = self.writer.get_extra_info("socket")
+        loop = asyncio.get_running_loop()
+        transport, self._receiver = await loop.create_connection(_Receiver, self.host, self.port)
+        sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.reader = self.writer = None
+        if self._receiver is not None:
+            if self._receiver.transport is not None:
+                self._receiver.transport.close()
+            self._receiver = None
 
     def found_closed(self) -> bool:
-        return self.reader is None or self.reader.at_eof()
+        receiver = self._receiver
+        return receiver is None or (receiver.ended and not receiver.buffer)
 
     async def request(
         self, method: str, path: str, body: bytes, headers: Mapping[str, str]
     ) -> tuple[int, dict[str, str], bytes, bool]:
-        assert self.reader is not None and self.writer is not None
-        self.writer.write(request_bytes(self.host, self.port, method, path, body, headers))
-        reader = self.reader
-        try:
-            while True:
-                head = (await reader.readuntil(b"\r\n\r\n"))[:-4]
-                status, headers_out, will_close = parse_head(head)
-                if not 100 <= status < 200:
-                    break
-            framing = body_framing(method, status, headers_out)
-            if framing == "none":
-                data = b""
-            elif framing == "chunked":
-                data = await self._chunked(reader)
-            elif framing == "close":
-                data, will_close = await reader.read(), True
-            else:
-                data = await reader.readexactly(int(framing))
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
-            raise ProtocolError(f"the server broke off its answer: {exc}") from None
+        receiver = self._receiver
+        assert receiver is not None and receiver.transport is not None
+        receiver.transport.write(request_bytes(self.host, self.port, method, path, body, headers))
+        while True:
+            status, headers_out, will_close = parse_head(await self._until(b"\r\n\r\n"))
+            if not 100 <= status < 200:
+                break
+        framing = body_framing(method, status, headers_out)
+        if framing == "none":
+            data = b""
+        elif framing == "chunked":
+            data = await self._chunked()
+        elif framing == "close":
+            data, will_close = await self._until_end(), True
+        else:
+            data = await self._exactly(int(framing))
         return status, headers_out, data, will_close
 
-    async def _chunked(self, reader: asyncio.StreamReader) -> bytes:
+    async def _until(self, separator: bytes) -> bytes:
+        """The bytes before `separator` (consumed with it)."""
+        receiver = self._receiver
+        assert receiver is not None
+        buffer = receiver.buffer
+        while True:
+            end = buffer.find(separator)
+            if end >= 0:
+                out = bytes(buffer[:end])
+                del buffer[: end + len(separator)]
+                return out
+            if len(buffer) > _MAX_HEAD:
+                raise ProtocolError("response headers too long")
+            await receiver.more()
+
+    async def _exactly(self, size: int) -> bytes:
+        receiver = self._receiver
+        assert receiver is not None
+        buffer = receiver.buffer
+        while len(buffer) < size:
+            await receiver.more()
+        out = bytes(buffer[:size])
+        del buffer[:size]
+        return out
+
+    async def _until_end(self) -> bytes:
+        receiver = self._receiver
+        assert receiver is not None
+        while not receiver.ended:
+            await receiver.more()
+        out = bytes(receiver.buffer)
+        receiver.buffer.clear()
+        return out
+
+    async def _chunked(self) -> bytes:
         parts = []
         while True:
-            line = (await reader.readuntil(b"\r\n"))[:-2]
+            line = await self._until(b"\r\n")
             size = int(line.split(b";", 1)[0].strip() or b"0", 16)
             if size == 0:
-                while (await reader.readuntil(b"\r\n")) != b"\r\n":
+                while await self._until(b"\r\n"):  # trailers, then the empty line
                     pass
                 return b"".join(parts)
-            parts.append(await reader.readexactly(size))
-            await reader.readuntil(b"\r\n")
+            parts.append(await self._exactly(size))
+            await self._until(b"\r\n")

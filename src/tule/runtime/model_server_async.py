@@ -37,7 +37,7 @@ class AsyncInvoker:
         try:
             # asyncio.timeout, not wait_for: no task per request.
             async with asyncio.timeout(timeout):
-                if conn.reader is None:
+                if not conn.connected:
                     await conn.connect()
                 status, answer_headers, data, will_close = await conn.request(
                     "POST", "/invocations", body, headers
