@@ -6,15 +6,11 @@ every read hands each caller a fresh copy it may mutate freely.
 
 from __future__ import annotations
 
-import json
 import threading
 from bisect import bisect_left, bisect_right, insort
 
 from tule.metadata.base import Delete, MetadataStore, Page, Put, Record
-
-
-def _encode(value: Record) -> str:
-    return json.dumps(value, separators=(",", ":"))
+from tule.metadata.codec import decode, encode
 
 
 def _check_key(key: str) -> str:
@@ -35,10 +31,10 @@ class MemoryStore(MetadataStore):
     def get(self, key: str) -> Record | None:
         with self._lock:
             text = self._values.get(key)
-        return None if text is None else json.loads(text)
+        return None if text is None else decode(text)
 
     def put(self, key: str, value: Record) -> None:
-        text = _encode(value)
+        text = encode(value)
         with self._lock:
             self._store(_check_key(key), text)
 
@@ -48,12 +44,12 @@ class MemoryStore(MetadataStore):
 
     def compare_and_set(self, key: str, expected: Record | None, new: Record | None) -> bool:
         # Round-trip `expected` so it compares the way a stored record decodes (tuples as lists).
-        want = None if expected is None else json.loads(_encode(expected))
-        new_text = None if new is None else _encode(new)
+        want = None if expected is None else decode(encode(expected))
+        new_text = None if new is None else encode(new)
         _check_key(key)
         with self._lock:
             text = self._values.get(key)
-            if (None if text is None else json.loads(text)) != want:
+            if (None if text is None else decode(text)) != want:
                 return False
             if new_text is None:
                 self._remove(key)
@@ -64,7 +60,7 @@ class MemoryStore(MetadataStore):
     def batch(self, ops: list[Put | Delete]) -> None:
         # Validate and encode everything first, so the batch fails before it changes anything.
         steps = [
-            (_check_key(op.key), _encode(op.value) if isinstance(op, Put) else None) for op in ops
+            (_check_key(op.key), encode(op.value) if isinstance(op, Put) else None) for op in ops
         ]
         with self._lock:
             for key, text in steps:
@@ -87,7 +83,7 @@ class MemoryStore(MetadataStore):
                 index += 1
             more = bool(items) and index < len(keys) and keys[index].startswith(prefix)
         return Page(
-            items=[(key, json.loads(text)) for key, text in items],
+            items=[(key, decode(text)) for key, text in items],
             next_after=items[-1][0] if more else None,
         )
 
