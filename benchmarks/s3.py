@@ -13,10 +13,12 @@ The client processes share the machine's cores with the server, so on a small ma
 figures still include client CPU; the server-only view (operations per CPU-second of the server
 process) is printed alongside.
 
-The large PUT's ceiling for any server is printed too: boto3 PUTs to `null_s3.py`, which only
-reads the body and computes its MD5 (the ETag S3 must answer). boto3 hashes the whole body
-(SHA-256 for SigV4 over plain HTTP, and a CRC32 checksum) before sending its first byte, and the
-MD5 cannot start before the bytes arrive, so those two costs add up on any server.
+Ceilings are printed too: the same clients against `null_s3.py`, a Python server that only
+reads the body, computes its MD5 (the ETag S3 must answer) and replies. For the large PUT it is
+a ceiling for any server: boto3 hashes the whole body (SHA-256 for SigV4 over plain HTTP, and a
+CRC32 checksum) before sending its first byte, and the MD5 cannot start before the bytes
+arrive, so those two costs add up on any server. For the small PUTs it shows what the 8 client
+processes leave of the machine's cores to a server that does almost nothing.
 
     python benchmarks/s3.py [--runs 3] [--small 1000] [--clients 8] [--per-client 250]
                             [--large-count 4] [--skip-large]
@@ -188,11 +190,15 @@ def put_get_large(url: str, bucket: str, count: int, runs: int) -> tuple[float, 
     return median_of(runs, put_run), median_of(runs, get_run)
 
 
-def put_ceiling(count: int, runs: int) -> float:
-    """64 MiB PUTs through boto3 to `null_s3.py` (reads, MD5s, answers), in MB/s."""
+def null_server() -> Server:
     port = free_port()
     argv = [sys.executable, str(Path(__file__).with_name("null_s3.py")), str(port)]
-    with Server(argv, port) as null:
+    return Server(argv, port)
+
+
+def put_ceiling(count: int, runs: int) -> float:
+    """64 MiB PUTs through boto3 to `null_s3.py` (reads, MD5s, answers), in MB/s."""
+    with null_server() as null:
         s3 = client("s3", null.url)
         body = os.urandom(LARGE)
 
@@ -203,6 +209,16 @@ def put_ceiling(count: int, runs: int) -> float:
             return count * LARGE / (time.perf_counter() - start) / 1e6
 
         return median_of(runs, put_run)
+
+
+def small_put_ceiling(clients: int, per_client: int, runs: int) -> float:
+    """4 KiB PUTs/s of the concurrent clients against `null_s3.py`: what the clients and the
+    least a Python server does leave of the machine."""
+    with null_server() as null:
+        assert null.proc is not None
+        return put_get_concurrent(null.url, null.proc.pid, "ceiling", clients, per_client, runs)[
+            "put"
+        ]
 
 
 def disk_rates(folder: Path, count: int, runs: int) -> tuple[float, float]:
@@ -248,6 +264,7 @@ def main() -> None:
         if not args.skip_large:
             write, read = disk_rates(folder, args.large_count, args.runs)
             ceiling = put_ceiling(args.large_count, args.runs)
+        small_ceiling = small_put_ceiling(args.clients, args.per_client, args.runs)
         for name, server in (("tule", tule_server(folder / "tule")), ("moto", moto_server())):
             with server as srv:
                 assert srv.proc is not None
@@ -280,6 +297,11 @@ def main() -> None:
     ):
         ratio = t[key] / m[key]
         print(f"{label:38} {t[key]:10.0f} {m[key]:10.0f} {ratio:10.2f} {target:>8}")
+    print(
+        f"ceiling: the same {n} clients PUT {small_ceiling:.0f} ops/s to a server that only reads "
+        f"the body, computes its MD5 and answers (null_s3.py) = {small_ceiling / m['putN']:.2f}x "
+        f"moto; tule reaches {t['putN'] / small_ceiling:.2f}x of it"
+    )
     if args.skip_large:
         return
     print(f"{'measure':38} {'tule':>10} {'disk':>10} {'tule/disk':>10} {'target':>8}")
