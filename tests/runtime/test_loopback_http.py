@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from loopback_request_reader import read_request
 
 from tule.runtime.loopback_http import LoopbackConnection, ProtocolError
 
@@ -23,17 +24,7 @@ def _serve(answers: list[bytes]) -> tuple[int, threading.Thread]:
         conn, _ = listener.accept()
         with conn:
             for answer in answers:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    data += conn.recv(65536)
-                head, _, rest = data.partition(b"\r\n\r\n")
-                length = [
-                    int(line.split(b":")[1])
-                    for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"content-length")
-                ]
-                while length and len(rest) < length[0]:
-                    rest += conn.recv(65536)
+                read_request(conn)
                 conn.sendall(answer)
         listener.close()
 

@@ -9,6 +9,7 @@ import socket
 import threading
 
 import pytest
+from loopback_request_reader import read_request
 
 from tule.runtime.loopback_http import AsyncLoopbackConnection, ProtocolError
 
@@ -26,17 +27,7 @@ def _serve(answers: list[list[bytes]]) -> tuple[int, threading.Thread]:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with conn:
             for pieces in answers:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    data += conn.recv(65536)
-                head, _, rest = data.partition(b"\r\n\r\n")
-                length = [
-                    int(line.split(b":")[1])
-                    for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"content-length")
-                ]
-                while length and len(rest) < length[0]:
-                    rest += conn.recv(65536)
+                read_request(conn)
                 for piece in pieces:
                     conn.sendall(piece)
                     threading.Event().wait(0.01)
