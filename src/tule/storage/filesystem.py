@@ -128,6 +128,9 @@ class FilesystemBlobStore(BlobStore):
         blob, or lies on another filesystem, is copied by `write`."""
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
+            if self._fsync:
+                # The file goes to disk while it is hashed; the flush then waits for less.
+                start_writeback(fd, 0, 0)
             md5 = hashlib.md5(usedforsecurity=False)
             size = 0
             while chunk := os.read(fd, CHUNK):
