@@ -128,7 +128,7 @@ def test_one_key_twice_is_refused_and_keeps_no_body(own: TuleServer) -> None:
 def test_a_file_body_is_taken_over(own: TuleServer, tmp_path: Path) -> None:
     domain = own.app.domains["s3"]
     large, small = tmp_path / "large.csv", tmp_path / "small.csv"
-    large.write_bytes(LARGE)
+    large.write_bytes(LARGE * 2)  # past the 64 KiB kept inline
     small.write_bytes(SMALL)
     inode = large.stat().st_ino
     before = blob_files(own)
@@ -137,5 +137,21 @@ def test_a_file_body_is_taken_over(own: TuleServer, tmp_path: Path) -> None:
     added = [p for p in blob_files(own) if p not in before]
     assert [p.stat().st_ino for p in added] == [inode]  # moved into place; the small one inline
     s3 = own.client("s3")
-    assert s3.get_object(Bucket="results", Key="l")["Body"].read() == LARGE
+    assert s3.get_object(Bucket="results", Key="l")["Body"].read() == LARGE * 2
     assert s3.get_object(Bucket="results", Key="s")["Body"].read() == SMALL
+
+
+def test_a_file_body_up_to_64_kib_is_kept_inline(own: TuleServer, tmp_path: Path) -> None:
+    # Two flushes fewer (the file and its directory) for an in-process writer's small file.
+    domain = own.app.domains["s3"]
+    medium, large = tmp_path / "medium.csv", tmp_path / "large.csv"
+    medium.write_bytes(b"m" * (64 << 10))
+    large.write_bytes(b"l" * ((64 << 10) + 1))
+    before = blob_files(own)
+    domain.write_objects("results", [("m", medium, "text/csv")])
+    assert blob_files(own) == before
+    domain.write_objects("results", [("l", large, "text/csv")])
+    assert len(blob_files(own)) == len(before) + 1
+    s3 = own.client("s3")
+    assert s3.get_object(Bucket="results", Key="m")["Body"].read() == b"m" * (64 << 10)
+    assert s3.get_object(Bucket="results", Key="l")["Body"].read() == b"l" * ((64 << 10) + 1)

@@ -47,6 +47,11 @@ DATA_PREFIX = "d/"
 # slower (base64 decoding). From 32 KiB on, inline loses with 8 writers (up to 40%; every byte
 # goes through the one commit, base64-grown, and again through the checkpoint) and GETs halve.
 INLINE_MAX = 16 * 1024
+# A finished file handed over by an in-process writer (`adopt`: an Athena result) stays inline up
+# to this size: a flush of the file and one of its directory fewer before the writer's answer,
+# for a record a few pages larger. PUT bodies arrive as a stream of unknown length and keep the
+# lower bound.
+ADOPT_INLINE_MAX = 64 * 1024
 _INLINE_ID = re.compile(r"i[0-9a-f]{32}\Z")
 _STOP = ""
 
@@ -83,10 +88,13 @@ class Bodies:
         encrypt: bool = False,
         hashers: Iterable[Hasher] = (),
         max_size: int | None = None,
+        inline_max: int | None = None,
     ) -> BlobInfo:
         """Store the bytes as a new body: inline when small and not encrypted (its record is
-        then written by the commit that takes `records`), else as a durable blob."""
-        if encrypt or self.inline_max <= 0:
+        then written by the commit that takes `records`), else as a durable blob. `inline_max`
+        overrides the store's bound for this body."""
+        limit = self.inline_max if inline_max is None else inline_max
+        if encrypt or limit <= 0:
             return self.blobs.write(data, encrypt=encrypt, hashers=hashers, max_size=max_size)
         source = iter_chunks(data)
         head: list[bytes] = []
@@ -94,7 +102,7 @@ class Bodies:
         for chunk in source:
             head.append(chunk)
             size += len(chunk)
-            if size > self.inline_max:
+            if size > limit:
                 # Too big after all: the blob store takes what was read and the rest.
                 return self.blobs.write(chain(head, source), hashers=hashers, max_size=max_size)
         body = b"".join(head)
@@ -109,10 +117,12 @@ class Bodies:
 
     def adopt(self, path: Path, *, encrypt: bool = False) -> BlobInfo:
         """Take the finished file at `path` over as a new body (the file is gone afterwards):
-        inline when small, else moved into the blob store rather than copied."""
-        if encrypt or os.stat(path).st_size <= self.inline_max:
+        inline up to `ADOPT_INLINE_MAX` (when the store keeps bodies inline at all), else moved
+        into the blob store rather than copied."""
+        limit = max(self.inline_max, ADOPT_INLINE_MAX) if self.inline_max > 0 else 0
+        if encrypt or os.stat(path).st_size <= limit:
             with open(path, "rb") as data:
-                info = self.write(data, encrypt=encrypt)
+                info = self.write(data, encrypt=encrypt, inline_max=limit)
             os.unlink(path)
             return info
         return self.blobs.adopt(path)
