@@ -126,14 +126,14 @@ class ResultStore:
             (key, path, "text/csv"),  # S3 takes the file over (moved, not copied)
             (key + ".metadata", metadata, "application/octet-stream"),
         ]
-        self._write(url, lambda: self.s3.write_objects(bucket, objects))
+        self._write(bucket, url, lambda: self.s3.write_objects(bucket, objects))
 
     def put_bytes(self, url: str, data: bytes, content_type: str) -> None:
         bucket, key = split_s3(url)
-        self._write(url, lambda: self.s3.write_object(bucket, key, data, content_type))
+        self._write(bucket, url, lambda: self.s3.write_object(bucket, key, data, content_type))
 
-    def _write(self, url: str, write: Callable[[], object]) -> None:
-        bucket, _ = split_s3(url)
+    def _write(self, bucket: str, url: str, write: Callable[[], object]) -> None:
+        """Run `write`; S3's refusal becomes the query's failure, as Athena words it."""
         try:
             write()
         except AwsError as err:
