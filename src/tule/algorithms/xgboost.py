@@ -72,6 +72,7 @@ from tule.algorithms.xgboost_metrics import (
     sklearn_metric,
 )
 from tule.algorithms.xgboost_model import XGBoostModel, encode_csv, first_line
+from tule.algorithms.xgboost_train_metrics import train_metrics
 from tule.clock import Clock, SystemClock
 
 # Hyperparameters that steer the container rather than XGBoost.
@@ -253,6 +254,19 @@ class XGBoost(Algorithm):
         collective = collective or Collective()
         metrics = hp.effective_eval_metrics()
         callbacks: list[xgboost.callback.TrainingCallback] = []
+        python_metrics = _sklearn_metrics(metrics, hp.objective, collective)
+        native = [m for m in metrics if m not in SKLEARN_METRICS]
+        fast_train = train_metrics(
+            params,
+            native or ([] if metrics else [default_metric(hp.objective)]),
+            dtrain,
+            distributed=collective.distributed,
+            python_metrics=python_metrics is not None,
+        )
+        if fast_train is not None:
+            # The training set's scores come from the booster's cached margins (see the module).
+            callbacks.append(fast_train)
+            evals = [(matrix, name) for matrix, name in evals if matrix is not dtrain]
         if collective.is_leader:
             callbacks.append(RoundLogger(reporter))
         stopping_metric = None
@@ -285,7 +299,7 @@ class XGBoost(Algorithm):
                     evals_result=history,
                     verbose_eval=False,
                     callbacks=callbacks,
-                    custom_metric=_sklearn_metrics(metrics, hp.objective, collective),
+                    custom_metric=python_metrics,
                 )
             except xgboost.core.XGBoostError as exc:
                 if collective.distributed and "src/collective/" in str(exc):
