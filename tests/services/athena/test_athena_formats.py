@@ -108,5 +108,6 @@ def test_large_parquet_object_is_read_in_place(
     domain = server.app.domains["s3"]
     path = domain.object_file(LAKE, "big/x.parquet")
     assert path is not None and path.read_bytes() == body
-    assert domain.object_file(LAKE, "csv/a.csv") is None  # small: inline, copied per query
+    s3.put_object(Bucket=LAKE, Key="small/a.csv", Body=b"1,2\n")
+    assert domain.object_file(LAKE, "small/a.csv") is None  # small: inline, copied per query
     assert query(athena, "SELECT sum(x) FROM big")[1] == [str(sum(range(200_000)))]

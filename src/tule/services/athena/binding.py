@@ -44,6 +44,9 @@ class Catalogs:
     files_read: list[str] = field(default_factory=list)
     # (database, table, files) -> the view already registered for them in this query
     bound: dict[tuple[str, str, tuple[str, ...]], str] = field(default_factory=dict)
+    # Whether a view is this session's own (ORC, unreadable files): its name is reused by
+    # other queries for other files, so the query's translation must not be kept.
+    private_views: bool = False
     _views: int = 0
     _databases: set[str] = field(default_factory=set)  # found once, not looked up again
 
@@ -157,12 +160,14 @@ def prune(
     return [p for i, p in enumerate(partitions) if i in keep]
 
 
-def bind_tables(tree: exp.Expression, catalogs: Catalogs, session: EngineSession) -> exp.Expression:
-    """Register every catalog table the query reads and point the query at the views."""
+def resolve_tables(tree: exp.Expression, catalogs: Catalogs, session: EngineSession) -> list[str]:
+    """The view that replaces each catalog table the query reads, in `table_references`
+    order, registering what is not registered yet. Reads the tree without changing it."""
     # A name read again in the same query (TPC-H names `nation` up to 4 times) is looked up
     # and listed once; partitioned tables are pruned per reference, by that SELECT's WHERE.
     looked_up: dict[tuple[str, str], Shape] = {}
     listed: dict[tuple[str, str], TableSource] = {}
+    views = []
     for table in dialect.table_references(tree):
         _catalog, database, name = dialect.table_name_parts(table, catalogs.default_database)
         glue_table = looked_up.get((database, name)) or catalogs.get_table(database, name, table)
@@ -187,14 +192,29 @@ def bind_tables(tree: exp.Expression, catalogs: Catalogs, session: EngineSession
         view = catalogs.bound.get(reuse)
         if view is None:
             # S3's immutable files and the shared copies: a view later queries reuse.
-            view = session.scan_view(source, catalogs.next_view())
+            private = catalogs.next_view()
+            view = session.scan_view(source, private)
+            catalogs.private_views |= view == private
             catalogs.bound[reuse] = view
         catalogs.scanned_bytes += source.scanned_bytes
         catalogs.files_read += [f.path for f in source.files]
-        alias = table.alias or name
+        views.append(view)
+    return views
+
+
+def apply_views(tree: exp.Expression, views: list[str]) -> exp.Expression:
+    """Point the query's catalog tables at `views` (from `resolve_tables` on this tree or an
+    identical one), keeping each reference's alias."""
+    for table, view in zip(dialect.table_references(tree), views, strict=True):
+        alias = table.alias or table.name.lower()
         replacement = exp.Table(this=exp.to_identifier(view, quoted=True))
         replacement.set("alias", exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
         if table.args.get("alias") is not None and table.args["alias"].columns:
             replacement.set("alias", table.args["alias"].copy())
         table.replace(replacement)
     return tree
+
+
+def bind_tables(tree: exp.Expression, catalogs: Catalogs, session: EngineSession) -> exp.Expression:
+    """Register every catalog table the query reads and point the query at the views."""
+    return apply_views(tree, resolve_tables(tree, catalogs, session))

@@ -22,7 +22,7 @@ from sqlglot import exp
 from tule.engines.duckdb_engine import DuckDbEngine, EngineError, EngineSession
 from tule.errors import AwsError
 from tule.services.athena import dialect
-from tule.services.athena.binding import Catalogs, bind_tables
+from tule.services.athena.binding import Catalogs, apply_views, resolve_tables
 from tule.services.athena.copies import ObjectCopies
 from tule.services.athena.ddl import UTILITY_KINDS, TextResult, create_table, run_utility
 from tule.services.athena.errors import (
@@ -32,6 +32,7 @@ from tule.services.athena.errors import (
     column_not_found,
 )
 from tule.services.athena.results import ResultStore, column_info, result_url, string_columns
+from tule.services.athena.select_cache import SelectCache
 from tule.services.athena.statements import Utility, recognise
 from tule.services.athena.tables import FileReader
 from tule.services.athena.writes import create_table_as_select, insert_into, new_scratch
@@ -94,6 +95,7 @@ class QueryRunner:
         self.results = results
         self.scratch = scratch
         self.copies = copies
+        self.selects = SelectCache()
         scratch.mkdir(parents=True, exist_ok=True)
 
     def run(self, job: QueryJob, session: EngineSession) -> Outcome:
@@ -122,7 +124,11 @@ class QueryRunner:
         sql = job.sql
         parameters = job.parameters
         utility = recognise(sql)
-        tree = None if utility is not None else dialect.parse(sql)
+        # A SELECT seen before comes parsed (read-only: see `select_cache`).
+        kept = None if utility is not None or parameters else self.selects.tree(sql)
+        tree = kept
+        if tree is None and utility is None:
+            tree = dialect.parse(sql)
         if not isinstance(tree, exp.Query):
             # Everything but a SELECT waits here, before it acts; a SELECT runs meanwhile and
             # waits only before writing its result files (`_select`).
@@ -136,8 +142,10 @@ class QueryRunner:
             return self._text(job, result, kind, _substatement(utility))
         if tree is None:  # EXECUTE's statement
             tree = dialect.parse(sql)
-        if parameters or any(True for _ in tree.find_all(exp.Placeholder)):
+        text: str | None = job.sql if utility is None else None  # the text to cache under
+        if kept is None and (parameters or any(True for _ in tree.find_all(exp.Placeholder))):
             tree = dialect.bind_parameters(tree, list(parameters or []))
+            text = None
         if isinstance(tree, exp.Create) and tree.args.get("kind", "").upper() == "TABLE":
             if tree.expression is not None:
                 write = create_table_as_select(
@@ -154,7 +162,7 @@ class QueryRunner:
             result = run_utility(Utility("describe", name=tree.this.sql()), catalogs)
             return self._text(job, result, "UTILITY", "DESCRIBE")
         if isinstance(tree, exp.Query):
-            return self._select(job, tree, catalogs, session, scratch)
+            return self._select(job, tree, catalogs, session, text, kept=kept is not None)
         raise QueryFailed(
             "NOT_SUPPORTED", f"line 1:1: This statement is not supported in tule: {sql[:60]}"
         )
@@ -177,10 +185,22 @@ class QueryRunner:
         tree: exp.Expression,
         catalogs: Catalogs,
         session: EngineSession,
-        scratch: Path,
+        text: str | None,
+        *,
+        kept: bool,
     ) -> Outcome:
-        bound = bind_tables(tree, catalogs, session)
-        sql = dialect.to_duckdb(bound, copy=False)  # the tree is this query's own, used once
+        """`text`: the query text to cache the translation under (None: not cacheable);
+        `kept`: whether `tree` is the cache's own, which must not be changed."""
+        views = resolve_tables(tree, catalogs, session)
+        key = tuple(views)
+        cache_as = text if text is not None and not catalogs.private_views else None
+        sql = self.selects.translation(cache_as, key) if cache_as is not None and kept else None
+        if sql is None:
+            # Translation rewrites the tree in place: a tree to be kept is translated as a copy.
+            work = tree.copy() if kept or cache_as is not None else tree
+            sql = dialect.to_duckdb(apply_views(work, views), copy=False)
+            if cache_as is not None:
+                self.selects.remember(cache_as, tree, key, sql)
         # Beside the per-query folders rather than in one: a SELECT then makes no folder.
         local = self.scratch / f"{job.query_id}.csv"
         try:
