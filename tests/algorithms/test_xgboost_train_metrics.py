@@ -95,6 +95,13 @@ def test_train_metrics_equal_xgboosts_own_evaluation_of_the_same_rows(
             assert ours == pytest.approx(xgboosts, rel=tolerance, abs=1e-12), name
 
 
+def test_a_metric_named_twice_is_logged_once_as_xgboost_does(tmp_path):
+    rounds, _ = _train(
+        tmp_path, {"objective": "binary:logistic", "num_round": "2", "eval_metric": "rmse,rmse"}
+    )
+    assert [list(r) for r in rounds] == [["train-rmse", "validation-rmse"]] * 2
+
+
 def test_the_objectives_default_metric_is_computed_too(tmp_path):
     rounds, _ = _train(tmp_path, {"objective": "binary:logistic", "num_round": "2"})
     assert [list(r) for r in rounds] == [["train-logloss", "validation-logloss"]] * 2

@@ -163,6 +163,7 @@ def train_metrics(
 
     `metrics` are the names XGBoost evaluates, in order (the objective's default when none
     was given); `python_metrics` says whether scikit-learn metrics are evaluated too."""
+    metrics = list(dict.fromkeys(metrics))  # XGBoost evaluates a repeated name once
     objective = params.get("objective", "reg:squarederror")
     sigmoid = _OBJECTIVES.get(objective)
     if (
