@@ -164,3 +164,8 @@ def test_statistics_report_times_and_scanned_bytes(
     assert stats["TotalExecutionTimeInMillis"] >= stats["EngineExecutionTimeInMillis"] >= 0
     assert execution["StatementType"] == "DML"
     assert rows(athena, execution["QueryExecutionId"])[1] == [str(len(sales))]
+
+
+def test_null_and_the_text_null_come_back_apart_in_result_pages(athena: Any) -> None:
+    got = query(athena, "SELECT 'null' AS a, CAST(NULL AS varchar) AS b, '' AS c", None)
+    assert got == [["a", "b", "c"], ["null", None, ""]]

@@ -27,6 +27,7 @@ from tule.aws.protocols.common import (
     timestamp_format,
 )
 from tule.errors import AwsError
+from tule.wire import Verbatim
 
 # What json.dumps(..., separators=(",", ":")) builds per call, built once.
 COMPACT = json.JSONEncoder(separators=(",", ":"))
@@ -134,6 +135,8 @@ def to_json(shape: Shape, value: Any) -> Any:
             if value.get(name) is not None
         }
     if t == "list":
+        if isinstance(value, Verbatim):
+            return value
         return [to_json(shape.member, v) for v in value]
     if t == "map":
         return {k: to_json(shape.value, v) for k, v in value.items()}

@@ -32,6 +32,7 @@ from tule.aws.protocols.common import (
     timestamp_or_none,
 )
 from tule.aws.shape_cache import PerShape
+from tule.wire import Verbatim
 
 Convert = Callable[[Any], Any]
 
@@ -293,6 +294,8 @@ def _list_output(item: Convert | None) -> Convert:
         return list
 
     def convert(value: Any) -> list[Any]:
+        if value.__class__ is Verbatim:
+            return value  # type: ignore[no-any-return]
         return [item(v) for v in value]
 
     return convert
