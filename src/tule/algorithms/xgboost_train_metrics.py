@@ -133,9 +133,13 @@ class TrainMetrics(xgboost.callback.TrainingCallback):
         out: dict[str, float] = {}
         for name in self.metrics:
             rows, from_margin, final = _METRICS[name]
-            if predictions is None and not from_margin:
-                predictions = work.sigmoid(margins)
-            losses = rows(margins if from_margin else predictions, self.labels, work)  # type: ignore[arg-type]
+            if from_margin:
+                values = margins
+            else:
+                if predictions is None:
+                    predictions = work.sigmoid(margins)
+                values = predictions
+            losses = rows(values, self.labels, work)
             if self.weights is not None:
                 losses *= self.weights
             total = float(losses.sum(dtype=np.float64))

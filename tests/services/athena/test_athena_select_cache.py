@@ -162,3 +162,18 @@ def test_the_cache_keeps_the_most_recent_texts_and_translations() -> None:
     assert cache.translation("SELECT c", (f"v{MAX_TRANSLATIONS + 2}",)) == (
         f"duck c{MAX_TRANSLATIONS}"
     )
+
+
+def test_execute_runs_the_prepared_statement_as_it_now_stands(
+    athena: Any, server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    athena.create_prepared_statement(
+        StatementName="cache_stmt", WorkGroup="primary", QueryStatement="SELECT 1 AS x"
+    )
+    assert query(athena, "EXECUTE cache_stmt", None) == [["x"], ["1"]]
+    athena.update_prepared_statement(
+        StatementName="cache_stmt", WorkGroup="primary", QueryStatement="SELECT 2 AS x"
+    )
+    assert query(athena, "EXECUTE cache_stmt", None) == [["x"], ["2"]]
+    cache = server.app.domains["athena"].executions.runner.selects
+    assert cache.tree("EXECUTE cache_stmt") is None  # kept only under a SELECT's own text

@@ -126,6 +126,8 @@ class QueryRunner:
         utility = recognise(sql)
         # A SELECT seen before comes parsed (read-only: see `select_cache`).
         kept = None if utility is not None or parameters else self.selects.tree(sql)
+        # The text to cache a SELECT under: the job's own (not an EXECUTE's statement).
+        text: str | None = sql if utility is None else None
         tree = kept
         if tree is None and utility is None:
             tree = dialect.parse(sql)
@@ -142,7 +144,6 @@ class QueryRunner:
             return self._text(job, result, kind, _substatement(utility))
         if tree is None:  # EXECUTE's statement
             tree = dialect.parse(sql)
-        text: str | None = job.sql if utility is None else None  # the text to cache under
         if kept is None and (parameters or any(True for _ in tree.find_all(exp.Placeholder))):
             tree = dialect.bind_parameters(tree, list(parameters or []))
             text = None
