@@ -324,3 +324,22 @@ def test_lone_sqlite_writer_commits_in_its_own_thread(tmp_path: Path) -> None:
         assert threads == {threading.get_ident()}
     finally:
         opened.close()
+
+
+def test_generation_moves_on_with_every_write_and_only_then(store: MetadataStore) -> None:
+    seen = [store.generation]
+
+    def moved() -> bool:
+        seen.append(store.generation)
+        return seen[-1] != seen[-2]
+
+    store.put("a", {"v": 1})
+    assert moved()
+    store.get("a"), store.list(""), store.list_keys("")
+    assert not moved()
+    store.batch([Put("b", {"v": 2}), Delete("a")])
+    assert moved()
+    assert store.compare_and_set("b", {"v": 2}, {"v": 3})
+    assert moved()
+    assert store.delete("b")
+    assert moved()

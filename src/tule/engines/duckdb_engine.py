@@ -20,6 +20,7 @@ import contextlib
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,6 +172,11 @@ class EngineSession:
             lambda name: self._run(f"CREATE OR REPLACE VIEW {quote_identifier(name)} AS {sql}"),
             self._drop_view,
         )
+
+    def keep_views(self, names: Iterable[str]) -> bool:
+        """Whether shared views named by an earlier `scan_view` all still exist (marking them
+        used); never for private ones, which die with their session."""
+        return self._shared is not None and self._shared.keep(names)
 
     def _describe_parquet(self, paths: list[str]) -> list[tuple[str, str]]:
         rows = self._run(

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 MAX_VIEWS = 2048
 MAX_SCHEMAS = 4096
@@ -53,6 +53,7 @@ class SharedViews:
         self._lock = threading.Lock()
         self._schemas: OrderedDict[FileIdentity, Described] = OrderedDict()
         self._views: OrderedDict[str, str] = OrderedDict()
+        self._scans: dict[str, str] = {}  # view name -> its scan, for `keep`
         self._results: OrderedDict[str, Described] = OrderedDict()
         self._count = 0
 
@@ -92,8 +93,21 @@ class SharedViews:
         evicted = []
         with self._lock:
             self._views[scan] = name
+            self._scans[name] = scan
             while len(self._views) > MAX_VIEWS:
                 evicted.append(self._views.popitem(last=False)[1])
+                self._scans.pop(evicted[-1], None)
         for old in evicted:
             drop(old)
         return name
+
+    def keep(self, names: Iterable[str]) -> bool:
+        """Whether every named view still exists, each marked as just used: for a caller that
+        remembered the names rather than asking `view` again."""
+        with self._lock:
+            scans = [self._scans.get(name) for name in names]
+            if any(scan is None or scan not in self._views for scan in scans):
+                return False
+            for scan in scans:
+                self._views.move_to_end(scan)  # type: ignore[arg-type]
+            return True

@@ -40,6 +40,10 @@ class Delete:
 class MetadataStore(ABC):
     """A durable, ordered map from string keys to JSON records."""
 
+    # Goes up after every commit, before its writers return: two equal readings mean nothing
+    # was written in between (what a cache of derived values checks). Counts from 0 per open.
+    generation: int = 0
+
     @abstractmethod
     def get(self, key: str) -> Record | None:
         """The record at `key`, or None."""

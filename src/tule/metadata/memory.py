@@ -93,9 +93,11 @@ class MemoryStore(MetadataStore):
         if key not in self._values:
             insort(self._keys, key)
         self._values[key] = text
+        self.generation += 1
 
     def _remove(self, key: str) -> bool:
         if self._values.pop(key, None) is None:
             return False
         del self._keys[bisect_left(self._keys, key)]
+        self.generation += 1
         return True

@@ -267,6 +267,9 @@ class SqliteStore(MetadataStore):
                 for request in group:
                     if request.error is None:
                         request.error, request.result = exc, None
+            # Before any writer is woken (see MetadataStore.generation); only the leader
+            # writes it. Counted even for a failed commit: a reader then only looks again.
+            self.generation += 1
             self._wal_bytes += sum(request.size for request in group)
             if self._wal_bytes >= CHECKPOINT_BYTES:
                 self._wal_bytes = 0

@@ -109,6 +109,23 @@ def test_beyond_the_cap_old_copies_go_but_never_recently_used_ones(tmp_path: Pat
     assert copies.path(s3, "b", "a").read_bytes() == b"12345"
 
 
+def test_keep_answers_whether_copies_remain_and_marks_them_used(tmp_path: Path) -> None:
+    s3, clock = FakeS3(), Clock()
+    copies = ObjectCopies(tmp_path / "copies", max_bytes=10, grace_s=100.0, now=clock)
+    for key in ("a", "b", "c"):
+        s3.put(key, b"12345")
+    a = copies.path(s3, "b", "a")
+    clock.t = 50.0
+    b = copies.path(s3, "b", "b")
+    clock.t = 120.0
+    assert copies.keep([a.name])  # `a` is now the most recently used: `b` goes first
+    clock.t = 200.0
+    copies.path(s3, "b", "c")
+    assert a.exists() and not b.exists()
+    assert copies.keep([a.name]) and not copies.keep([a.name, b.name])
+    assert copies.keep([])
+
+
 def test_a_small_table_rewritten_between_queries_answers_with_the_new_rows(
     athena: Any, glue: Any, s3: Any
 ) -> None:

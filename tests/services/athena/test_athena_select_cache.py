@@ -10,7 +10,12 @@ from athena_helpers import LAKE, create_parquet_table, failure, parquet_bytes, q
 from sqlglot import exp
 
 from tule.services.athena import runner
-from tule.services.athena.select_cache import MAX_TRANSLATIONS, SelectCache
+from tule.services.athena.select_cache import (
+    MAX_RESOLUTIONS,
+    MAX_TRANSLATIONS,
+    Resolution,
+    SelectCache,
+)
 
 
 class Calls:
@@ -148,20 +153,92 @@ def test_a_kept_tree_is_never_changed_by_binding_or_translation(
     assert kept.sql(dialect="athena") == runner.dialect.parse(sql).sql(dialect="athena")
 
 
-def test_the_cache_keeps_the_most_recent_texts_and_translations() -> None:
+def _found(*views: str) -> Resolution:
+    return Resolution(views, 0, (), ())
+
+
+def test_the_cache_keeps_the_most_recent_texts_translations_and_resolutions() -> None:
     cache = SelectCache(max_texts=2)
     trees = {n: exp.select(n) for n in ("a", "b", "c")}
     for name, tree in trees.items():
-        cache.remember(f"SELECT {name}", tree, ("v1",), f"duck {name}")
+        cache.remember(f"SELECT {name}", tree, f"duck {name}", ("w",), _found("v1"))
     assert cache.tree("SELECT a") is None
     assert cache.tree("SELECT b") is trees["b"]
     assert cache.translation("SELECT c", ("v1",)) == "duck c"
+    assert cache.resolution("SELECT c", ("w",)) == _found("v1")
     for i in range(MAX_TRANSLATIONS + 1):
-        cache.remember("SELECT c", trees["c"], (f"v{i + 2}",), f"duck c{i}")
+        cache.remember("SELECT c", trees["c"], f"duck c{i}", ("w", i), _found(f"v{i + 2}"))
     assert cache.translation("SELECT c", ("v1",)) is None
     assert cache.translation("SELECT c", (f"v{MAX_TRANSLATIONS + 2}",)) == (
         f"duck c{MAX_TRANSLATIONS}"
     )
+    assert cache.resolution("SELECT c", ("w",)) is None  # only the newest MAX_RESOLUTIONS
+    kept = [cache.resolution("SELECT c", ("w", i)) for i in range(MAX_TRANSLATIONS + 1)]
+    assert sum(r is not None for r in kept) == MAX_RESOLUTIONS
+
+
+class Bindings:
+    """Counts the runner's bindings of catalog tables."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        real = runner.resolve_tables
+
+        def counted(*args: Any) -> list[str]:
+            self.count += 1
+            return real(*args)
+
+        monkeypatch.setattr(runner, "resolve_tables", counted)
+
+
+def test_a_repeated_select_binds_again_only_after_a_write(
+    athena: Any, s3: Any, glue: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _put(s3, "cache_bind/a.parquet", [5])
+    create_parquet_table(glue, "cache_bind", f"s3://{LAKE}/cache_bind/", [("v", "bigint")])
+    bindings = Bindings(monkeypatch)
+    sql = "SELECT v * 2 FROM cache_bind"
+    for _ in range(3):  # each also writes its result, to another bucket
+        assert query(athena, sql)[1] == ["10"]
+    assert bindings.count == 1
+    s3.create_bucket(Bucket="cache-other")
+    s3.put_object(Bucket="cache-other", Key="a.txt", Body=b"x")  # another bucket: no matter
+    assert query(athena, sql)[1] == ["10"]
+    assert bindings.count == 1
+    s3.put_object(Bucket=LAKE, Key="elsewhere/unrelated.txt", Body=b"x")  # the table's bucket
+    assert query(athena, sql)[1] == ["10"]
+    assert bindings.count == 2
+    glue.tag_resource(ResourceArn=_table_arn(glue, "cache_bind"), TagsToAdd={"k": "v"})
+    assert query(athena, sql)[1] == ["10"]
+    assert query(athena, sql)[1] == ["10"]
+    assert bindings.count == 3
+
+
+def _table_arn(glue: Any, name: str) -> str:
+    account = "000000000000"
+    region = glue.meta.region_name
+    return f"arn:aws:glue:{region}:{account}:table/db/{name}"
+
+
+@pytest.mark.parametrize("lost", ["views", "copies"])
+def test_a_kept_binding_whose_views_or_copies_went_is_bound_again(
+    athena: Any, s3: Any, glue: Any, monkeypatch: pytest.MonkeyPatch, lost: str
+) -> None:
+    from tule.engines.duckdb_shared import SharedViews
+    from tule.services.athena.copies import ObjectCopies
+
+    # A small object: S3 keeps it inline, so the query reads a copy of it.
+    _put(s3, f"cache_lost_{lost}/a.parquet", [7])
+    create_parquet_table(
+        glue, f"cache_lost_{lost}", f"s3://{LAKE}/cache_lost_{lost}/", [("v", "bigint")]
+    )
+    sql = f"SELECT v FROM cache_lost_{lost}"
+    assert query(athena, sql)[1] == ["7"]
+    bindings = Bindings(monkeypatch)
+    owner = SharedViews if lost == "views" else ObjectCopies
+    monkeypatch.setattr(owner, "keep", lambda self, names: False)
+    assert query(athena, sql)[1] == ["7"]
+    assert bindings.count == 1
 
 
 def test_execute_runs_the_prepared_statement_as_it_now_stands(
@@ -177,3 +254,20 @@ def test_execute_runs_the_prepared_statement_as_it_now_stands(
     assert query(athena, "EXECUTE cache_stmt", None) == [["x"], ["2"]]
     cache = server.app.domains["athena"].executions.runner.selects
     assert cache.tree("EXECUTE cache_stmt") is None  # kept only under a SELECT's own text
+
+
+def test_shared_views_keep_answers_for_views_still_registered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tule.engines import duckdb_shared
+
+    monkeypatch.setattr(duckdb_shared, "MAX_VIEWS", 2)
+    shared, dropped = duckdb_shared.SharedViews(), []
+    first = shared.view("SELECT 1", lambda name: None, dropped.append)
+    second = shared.view("SELECT 2", lambda name: None, dropped.append)
+    assert shared.keep([first, second])
+    assert shared.keep([first])  # now the most recent: the next view evicts `second`
+    third = shared.view("SELECT 3", lambda name: None, dropped.append)
+    assert dropped == [second]
+    assert shared.keep([first, third]) and not shared.keep([second])
+    assert not shared.keep(["__tule_scan_unknown"])

@@ -76,6 +76,15 @@ class Catalogs:
         )
         return found
 
+    def catalog_generation(self) -> int:
+        """The Data Catalog's change counter (see `select_cache`)."""
+        generation: int = self.glue.catalog_generation()
+        return generation
+
+    def buckets_unchanged(self, seen: tuple[tuple[str, int], ...]) -> bool:
+        """Whether each bucket's S3 change counter still reads as it did."""
+        return all(self.reader.s3.generation(bucket) == count for bucket, count in seen)
+
     def next_view(self) -> str:
         self._views += 1
         return f"__athena_t{self._views}"

@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,16 @@ class ObjectCopies:
                 attempts -= 1
                 if not attempts:
                     raise
+
+    def keep(self, names: Iterable[str]) -> bool:
+        """Whether every named copy is still here, each marked as just used: for a caller
+        that remembered copies rather than asking `path` again."""
+        with self._lock:
+            if any(name not in self._used for name in names):
+                return False
+            for name in names:
+                self._touch(name, self._used[name][1])
+            return True
 
     def _write(self, name: str, chunks: Any) -> Path:
         # Written under a private name, then renamed: a query never sees a partial copy, and two

@@ -32,7 +32,7 @@ from tule.services.athena.errors import (
     column_not_found,
 )
 from tule.services.athena.results import ResultStore, column_info, result_url, string_columns
-from tule.services.athena.select_cache import SelectCache
+from tule.services.athena.select_cache import Resolution, SelectCache
 from tule.services.athena.statements import Utility, recognise
 from tule.services.athena.tables import FileReader
 from tule.services.athena.writes import create_table_as_select, insert_into, new_scratch
@@ -192,7 +192,24 @@ class QueryRunner:
     ) -> Outcome:
         """`text`: the query text to cache the translation under (None: not cacheable);
         `kept`: whether `tree` is the cache's own, which must not be changed."""
-        views = resolve_tables(tree, catalogs, session)
+        where: tuple[object, ...] = ()
+        resolved = None
+        if text is not None:
+            # Read before binding: a write that lands meanwhile moves it on (select_cache).
+            where = (job.account, job.region, job.database, catalogs.catalog_generation())
+        if kept and text is not None:
+            resolved = self.selects.resolution(text, where)
+            if resolved is not None and not (
+                catalogs.buckets_unchanged(resolved.buckets)
+                and session.keep_views(resolved.views)
+                and self.copies.keep(resolved.copies)
+            ):
+                resolved = None
+        if resolved is not None:
+            views = list(resolved.views)
+            catalogs.scanned_bytes = resolved.scanned_bytes
+        else:
+            views = resolve_tables(tree, catalogs, session)
         key = tuple(views)
         cache_as = text if text is not None and not catalogs.private_views else None
         sql = self.selects.translation(cache_as, key) if cache_as is not None and kept else None
@@ -200,8 +217,15 @@ class QueryRunner:
             # Translation rewrites the tree in place: a tree to be kept is translated as a copy.
             work = tree.copy() if kept or cache_as is not None else tree
             sql = dialect.to_duckdb(apply_views(work, views), copy=False)
-            if cache_as is not None:
-                self.selects.remember(cache_as, tree, key, sql)
+        if cache_as is not None and resolved is None:
+            reader = catalogs.reader
+            found = Resolution(
+                key,
+                catalogs.scanned_bytes,
+                tuple(reader.copied),
+                tuple(reader.generations.items()),
+            )
+            self.selects.remember(cache_as, tree, sql, where, found)
         # Beside the per-query folders rather than in one: a SELECT then makes no folder.
         local = self.scratch / f"{job.query_id}.csv"
         try:

@@ -11,7 +11,7 @@ copies shared by every query (`copies`).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,11 +85,16 @@ class FileReader:
 
     s3: Any
     copies: ObjectCopies
+    copied: list[str] = field(default_factory=list)  # names of the copies handed out
+    # bucket -> S3's change counter for it, read before its first listing (see select_cache)
+    generations: dict[str, int] = field(default_factory=dict)
 
     def files(self, location: str, *, with_compression: bool) -> tuple[DataFile, ...]:
         bucket, prefix = split_s3(location)
         if prefix and not prefix.endswith("/"):
             prefix += "/"
+        if bucket not in self.generations:
+            self.generations[bucket] = self.s3.generation(bucket)
         out = []
         for summary in self.s3.list_objects(bucket, prefix):
             if summary.size == 0 or _skipped(summary.key, prefix):
@@ -104,7 +109,9 @@ class FileReader:
         found = self.s3.object_file(bucket, key)
         if found is not None:
             return Path(found)
-        return self.copies.path(self.s3, bucket, key)
+        copy = self.copies.path(self.s3, bucket, key)
+        self.copied.append(copy.name)
+        return copy
 
 
 def partition_keys(table: Shape) -> tuple[Column, ...]:

@@ -95,6 +95,11 @@ class Glue:
         self._taggable: dict[str, Exists] = {}
         self.crawlers = Crawlers(env, self)
 
+    def catalog_generation(self) -> int:
+        """Goes up with every change to the Data Catalog: two equal readings mean every
+        database, table and partition read in between is still current."""
+        return self.store.generation
+
     def close(self) -> None:
         crawlers_close = getattr(getattr(self, "crawlers", None), "close", None)
         if callable(crawlers_close):

@@ -127,6 +127,11 @@ class S3:
         elif body is not None:
             yield from body
 
+    def generation(self, bucket: str) -> int:
+        """Goes up with every committed change to the bucket's objects or settings: two equal
+        readings mean every listing, object and body of it read in between is still current."""
+        return self.state.bucket_generation(bucket)
+
     def object_body(self, bucket: str, key: str) -> ObjectBody:
         """The bytes of the current version of `key`, named by their stored body. The bytes
         are read only when iterated (a caller that already holds a copy skips them); if the key

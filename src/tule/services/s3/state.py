@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from tule.clock import Clock
 from tule.metadata.base import Delete, MetadataStore, Put, Record
@@ -31,6 +31,7 @@ from tule.services.s3.models import NULL_VERSION, Bucket, ObjectVersion
 from tule.storage.base import BlobStore
 
 _LOCK_STRIPES = 1024
+_OBJECTS = ("o/", "v/")  # the key prefixes of object records, bucket name next
 _VERSION_ID = re.compile(r"[0-9a-f]{32}\Z")
 _MAX_SEQ = (1 << 64) - 1
 # Greater than every key that starts with a given prefix and fits in S3's 1024-byte key limit:
@@ -64,6 +65,9 @@ class State:
         self._buckets: dict[str, Bucket] = {}
         self._buckets_lock = threading.Lock()
         self._generation = 0
+        # bucket -> how many committed changes its objects or settings have seen (this run).
+        self._changes: dict[str, int] = {}
+        self._changes_lock = threading.Lock()
 
     # -- keys ---------------------------------------------------------------------------------
 
@@ -138,12 +142,28 @@ class State:
             self._generation += 1
             self.store.put(self.bucket_key(bucket.name), bucket.to_record())
             self._buckets[bucket.name] = bucket
+        self.changed([bucket.name])
 
     def forget_bucket(self, name: str) -> None:
         with self._buckets_lock:
             self._generation += 1
             self.store.delete(self.bucket_key(name))
             self._buckets.pop(name, None)
+        self.changed([name])
+
+    # -- change counters ----------------------------------------------------------------------
+
+    def bucket_generation(self, name: str) -> int:
+        """Goes up after every committed change to the bucket's objects or settings, before
+        the change's caller returns: two equal readings mean every listing and object of the
+        bucket read in between is still current (what a cache of them checks)."""
+        return self._changes.get(name, 0)
+
+    def changed(self, buckets: Iterable[str]) -> None:
+        """Count a committed change to each bucket (call after the commit)."""
+        with self._changes_lock:
+            for name in set(buckets):
+                self._changes[name] = self._changes.get(name, 0) + 1
 
     # -- versions -----------------------------------------------------------------------------
 
@@ -195,12 +215,17 @@ class State:
 
     def write(self, ops: Sequence[Put | Delete]) -> None:
         """Commit the writes atomically (a lone write skips the batch's savepoint)."""
-        if len(ops) == 1 and isinstance(ops[0], Put):
-            self.store.put(ops[0].key, ops[0].value)
-        elif len(ops) == 1:
-            self.store.delete(ops[0].key)
-        elif ops:
-            self.store.batch(list(ops))
+        try:
+            if len(ops) == 1 and isinstance(ops[0], Put):
+                self.store.put(ops[0].key, ops[0].value)
+            elif len(ops) == 1:
+                self.store.delete(ops[0].key)
+            elif ops:
+                self.store.batch(list(ops))
+        finally:
+            # Object records ("o/<bucket>/..." current, "v/<bucket>/..." noncurrent); counted
+            # even if the commit failed, which only makes a cache look again.
+            self.changed(op.key[2 : op.key.index("/", 2)] for op in ops if op.key[:2] in _OBJECTS)
 
     # -- bodies -------------------------------------------------------------------------------
 

@@ -199,9 +199,10 @@ class Versions:
             updated = change(target.copy())
             current = st.current(bucket.name, key)
             if current is not None and current.sort_key == target.sort_key:
-                st.store.put(st.object_key(bucket.name, key), updated.to_record())
+                record_key = st.object_key(bucket.name, key)
             else:
-                st.store.put(st.version_key(bucket.name, key, target.sort_key), updated.to_record())
+                record_key = st.version_key(bucket.name, key, target.sort_key)
+            st.write([Put(record_key, updated.to_record())])
         return updated
 
     def find(self, bucket: Bucket, key: str, version_id: str | None) -> ObjectVersion:
