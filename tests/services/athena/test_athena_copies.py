@@ -90,7 +90,9 @@ def test_the_folder_is_emptied_at_start(tmp_path: Path) -> None:
     assert list(folder.iterdir()) == []
 
 
-def test_beyond_the_cap_old_copies_go_but_never_recently_used_ones(tmp_path: Path) -> None:
+def _capped(tmp_path: Path) -> tuple[FakeS3, Clock, ObjectCopies, Path, Path]:
+    """Three 5-byte bodies under a 10-byte cap with a 100 s grace: `a` copied at 0 s, `b` at
+    50 s, and the clock at 120 s."""
     s3, clock = FakeS3(), Clock()
     copies = ObjectCopies(tmp_path / "copies", max_bytes=10, grace_s=100.0, now=clock)
     for key in ("a", "b", "c"):
@@ -99,6 +101,11 @@ def test_beyond_the_cap_old_copies_go_but_never_recently_used_ones(tmp_path: Pat
     clock.t = 50.0
     b = copies.path(s3, "b", "b")
     clock.t = 120.0
+    return s3, clock, copies, a, b
+
+
+def test_beyond_the_cap_old_copies_go_but_never_recently_used_ones(tmp_path: Path) -> None:
+    s3, clock, copies, a, b = _capped(tmp_path)
     # 15 bytes > 10: `a` (used 120 s ago) goes; `b` (70 s ago) stays though still over the cap.
     c = copies.path(s3, "b", "c")
     assert not a.exists()
@@ -110,14 +117,7 @@ def test_beyond_the_cap_old_copies_go_but_never_recently_used_ones(tmp_path: Pat
 
 
 def test_keep_answers_whether_copies_remain_and_marks_them_used(tmp_path: Path) -> None:
-    s3, clock = FakeS3(), Clock()
-    copies = ObjectCopies(tmp_path / "copies", max_bytes=10, grace_s=100.0, now=clock)
-    for key in ("a", "b", "c"):
-        s3.put(key, b"12345")
-    a = copies.path(s3, "b", "a")
-    clock.t = 50.0
-    b = copies.path(s3, "b", "b")
-    clock.t = 120.0
+    s3, clock, copies, a, b = _capped(tmp_path)
     assert copies.keep([a.name])  # `a` is now the most recently used: `b` goes first
     clock.t = 200.0
     copies.path(s3, "b", "c")
