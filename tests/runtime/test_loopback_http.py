@@ -3,34 +3,18 @@ bodies, interim answers, keep-alive reuse, and a server that closes idle connect
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections.abc import Iterator
 
 import pytest
-from loopback_request_reader import read_request
+from loopback_fake_server import serve
 
 from tule.runtime.loopback_http import LoopbackConnection, ProtocolError
 
 
 def _serve(answers: list[bytes]) -> tuple[int, threading.Thread]:
     """A one-connection server that reads a request per answer and writes the answer."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    port = listener.getsockname()[1]
-
-    def run() -> None:
-        conn, _ = listener.accept()
-        with conn:
-            for answer in answers:
-                read_request(conn)
-                conn.sendall(answer)
-        listener.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return port, thread
+    return serve([[answer] for answer in answers])
 
 
 @pytest.fixture

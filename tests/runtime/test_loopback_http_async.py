@@ -5,37 +5,17 @@ breaks off, and a closed idle connection."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 
 import pytest
-from loopback_request_reader import read_request
+from loopback_fake_server import serve
 
 from tule.runtime.loopback_http import AsyncLoopbackConnection, ProtocolError
 
 
 def _serve(answers: list[list[bytes]]) -> tuple[int, threading.Thread]:
-    """A one-connection server: per request, reads it whole, then writes the answer's pieces
-    one write each (so the client sees them arrive separately), then closes."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    port = listener.getsockname()[1]
-
-    def run() -> None:
-        conn, _ = listener.accept()
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with conn:
-            for pieces in answers:
-                read_request(conn)
-                for piece in pieces:
-                    conn.sendall(piece)
-                    threading.Event().wait(0.01)
-        listener.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return port, thread
+    """Each answer's pieces arrive 10 ms apart, so the client sees them separately."""
+    return serve(answers, pause=0.01)
 
 
 def test_fixed_chunked_and_interim_answers_on_one_connection() -> None:

@@ -65,32 +65,27 @@ def _plain(value: Any, depth: int) -> bool:
     """Whether orjson writes `value` as json does, but for characters `encode` checks after."""
     kind = type(value)
     if kind is dict:
-        if depth >= _MAX_DEPTH:
-            return False
-        for key, item in value.items():
+        for key in value:
             if type(key) is not str:
                 return False
-            item_kind = type(item)
-            # The common scalars inline: a call per value would cost what orjson saves.
-            if item_kind is str or item_kind is int or item is None or item_kind is bool:
-                continue
-            if not _plain(item, depth + 1):
-                return False
-        return True
-    if kind is list or kind is tuple:
-        if depth >= _MAX_DEPTH:
-            return False
-        for item in value:
-            item_kind = type(item)
-            if item_kind is str or item_kind is int or item is None or item_kind is bool:
-                continue
-            if not _plain(item, depth + 1):
-                return False
-        return True
-    if kind is float:
+        items = value.values()
+    elif kind is list or kind is tuple:
+        items = value
+    elif kind is float:
         # NaN fails both tests; so do the infinities.
         return value == 0.0 or 1e-4 <= abs(value) < 1e16
-    return kind is str or kind is int or value is None or kind is bool
+    else:
+        return kind is str or kind is int or value is None or kind is bool
+    if depth >= _MAX_DEPTH:
+        return False
+    for item in items:
+        item_kind = type(item)
+        # The common scalars inline: a call per value would cost what orjson saves.
+        if item_kind is str or item_kind is int or item is None or item_kind is bool:
+            continue
+        if not _plain(item, depth + 1):
+            return False
+    return True
 
 
 def _has_huge_float(value: Any, depth: int) -> bool:

@@ -180,7 +180,8 @@ def body_framing(method: str, status: int, headers: Mapping[str, str]) -> str:
 
 
 class _Receiver(asyncio.Protocol):
-    """What the server sent on one connection, and a future to wake the reader waiting for it.
+    """What the server sent on one connection, and the reads an answer is made of (each
+    waiting, on a future the arriving bytes resolve, until it can be served).
 
     A bare protocol rather than asyncio's streams: a StreamReader costs a future and several
     calls per `readuntil`/`readexactly`, and every InvokeEndpoint reads one answer this way."""
@@ -211,7 +212,7 @@ class _Receiver(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def more(self) -> None:
+    async def _more(self) -> None:
         """Wait until more bytes arrive; a ProtocolError when the server ended instead."""
         if self.ended:
             raise ProtocolError("the server broke off its answer")
@@ -220,6 +221,34 @@ class _Receiver(asyncio.Protocol):
             await self._waiter
         finally:
             self._waiter = None
+
+    async def until(self, separator: bytes) -> bytes:
+        """The bytes before `separator` (consumed with it)."""
+        buffer = self.buffer
+        while True:
+            end = buffer.find(separator)
+            if end >= 0:
+                out = bytes(buffer[:end])
+                del buffer[: end + len(separator)]
+                return out
+            if len(buffer) > _MAX_HEAD:
+                raise ProtocolError("response headers too long")
+            await self._more()
+
+    async def exactly(self, size: int) -> bytes:
+        buffer = self.buffer
+        while len(buffer) < size:
+            await self._more()
+        out = bytes(buffer[:size])
+        del buffer[:size]
+        return out
+
+    async def until_end(self) -> bytes:
+        while not self.ended:
+            await self._more()
+        out = bytes(self.buffer)
+        self.buffer.clear()
+        return out
 
 
 class AsyncLoopbackConnection:
@@ -259,62 +288,29 @@ class AsyncLoopbackConnection:
         assert receiver is not None and receiver.transport is not None
         receiver.transport.write(request_bytes(self.host, self.port, method, path, body, headers))
         while True:
-            status, headers_out, will_close = parse_head(await self._until(b"\r\n\r\n"))
+            status, headers_out, will_close = parse_head(await receiver.until(b"\r\n\r\n"))
             if not 100 <= status < 200:
                 break
         framing = body_framing(method, status, headers_out)
         if framing == "none":
             data = b""
         elif framing == "chunked":
-            data = await self._chunked()
+            data = await _chunked(receiver)
         elif framing == "close":
-            data, will_close = await self._until_end(), True
+            data, will_close = await receiver.until_end(), True
         else:
-            data = await self._exactly(int(framing))
+            data = await receiver.exactly(int(framing))
         return status, headers_out, data, will_close
 
-    async def _until(self, separator: bytes) -> bytes:
-        """The bytes before `separator` (consumed with it)."""
-        receiver = self._receiver
-        assert receiver is not None
-        buffer = receiver.buffer
-        while True:
-            end = buffer.find(separator)
-            if end >= 0:
-                out = bytes(buffer[:end])
-                del buffer[: end + len(separator)]
-                return out
-            if len(buffer) > _MAX_HEAD:
-                raise ProtocolError("response headers too long")
-            await receiver.more()
 
-    async def _exactly(self, size: int) -> bytes:
-        receiver = self._receiver
-        assert receiver is not None
-        buffer = receiver.buffer
-        while len(buffer) < size:
-            await receiver.more()
-        out = bytes(buffer[:size])
-        del buffer[:size]
-        return out
-
-    async def _until_end(self) -> bytes:
-        receiver = self._receiver
-        assert receiver is not None
-        while not receiver.ended:
-            await receiver.more()
-        out = bytes(receiver.buffer)
-        receiver.buffer.clear()
-        return out
-
-    async def _chunked(self) -> bytes:
-        parts = []
-        while True:
-            line = await self._until(b"\r\n")
-            size = int(line.split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                while await self._until(b"\r\n"):  # trailers, then the empty line
-                    pass
-                return b"".join(parts)
-            parts.append(await self._exactly(size))
-            await self._until(b"\r\n")
+async def _chunked(receiver: _Receiver) -> bytes:
+    parts = []
+    while True:
+        line = await receiver.until(b"\r\n")
+        size = int(line.split(b";", 1)[0].strip() or b"0", 16)
+        if size == 0:
+            while await receiver.until(b"\r\n"):  # trailers, then the empty line
+                pass
+            return b"".join(parts)
+        parts.append(await receiver.exactly(size))
+        await receiver.until(b"\r\n")

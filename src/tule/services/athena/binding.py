@@ -41,7 +41,6 @@ class Catalogs:
     region: str
     default_database: str | None
     scanned_bytes: int = 0
-    files_read: list[str] = field(default_factory=list)
     # (database, table, files) -> the view already registered for them in this query
     bound: dict[tuple[str, str, tuple[str, ...]], str] = field(default_factory=dict)
     # Whether a view is this session's own (ORC, unreadable files): its name is reused by
@@ -78,8 +77,7 @@ class Catalogs:
 
     def catalog_generation(self) -> int:
         """The Data Catalog's change counter (see `select_cache`)."""
-        generation: int = self.glue.catalog_generation()
-        return generation
+        return int(self.glue.catalog_generation())
 
     def buckets_unchanged(self, seen: tuple[tuple[str, int], ...]) -> bool:
         """Whether each bucket's S3 change counter still reads as it did."""
@@ -206,7 +204,6 @@ def resolve_tables(tree: exp.Expression, catalogs: Catalogs, session: EngineSess
             catalogs.private_views |= view == private
             catalogs.bound[reuse] = view
         catalogs.scanned_bytes += source.scanned_bytes
-        catalogs.files_read += [f.path for f in source.files]
         views.append(view)
     return views
 

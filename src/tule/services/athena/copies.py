@@ -74,6 +74,7 @@ class ObjectCopies:
     def keep(self, names: Iterable[str]) -> bool:
         """Whether every named copy is still here, each marked as just used: for a caller
         that remembered copies rather than asking `path` again."""
+        names = tuple(names)  # looked at twice
         with self._lock:
             if any(name not in self._used for name in names):
                 return False

@@ -22,7 +22,7 @@ from sqlglot import exp
 from tule.engines.duckdb_engine import DuckDbEngine, EngineError, EngineSession
 from tule.errors import AwsError
 from tule.services.athena import dialect
-from tule.services.athena.binding import Catalogs, apply_views, resolve_tables
+from tule.services.athena.binding import Catalogs, apply_views, bind_tables, resolve_tables
 from tule.services.athena.copies import ObjectCopies
 from tule.services.athena.ddl import UTILITY_KINDS, TextResult, create_table, run_utility
 from tule.services.athena.errors import (
@@ -163,7 +163,8 @@ class QueryRunner:
             result = run_utility(Utility("describe", name=tree.this.sql()), catalogs)
             return self._text(job, result, "UTILITY", "DESCRIBE")
         if isinstance(tree, exp.Query):
-            return self._select(job, tree, catalogs, session, text, kept=kept is not None)
+            duck_sql = self._duckdb_sql(job, tree, catalogs, session, text, kept=kept is not None)
+            return self._select(job, duck_sql, catalogs, session)
         raise QueryFailed(
             "NOT_SUPPORTED", f"line 1:1: This statement is not supported in tule: {sql[:60]}"
         )
@@ -181,51 +182,9 @@ class QueryRunner:
         return statement["QueryStatement"], values
 
     def _select(
-        self,
-        job: QueryJob,
-        tree: exp.Expression,
-        catalogs: Catalogs,
-        session: EngineSession,
-        text: str | None,
-        *,
-        kept: bool,
+        self, job: QueryJob, sql: str, catalogs: Catalogs, session: EngineSession
     ) -> Outcome:
-        """`text`: the query text to cache the translation under (None: not cacheable);
-        `kept`: whether `tree` is the cache's own, which must not be changed."""
-        where: tuple[object, ...] = ()
-        resolved = None
-        if text is not None:
-            # Read before binding: a write that lands meanwhile moves it on (select_cache).
-            where = (job.account, job.region, job.database, catalogs.catalog_generation())
-        if kept and text is not None:
-            resolved = self.selects.resolution(text, where)
-            if resolved is not None and not (
-                catalogs.buckets_unchanged(resolved.buckets)
-                and session.keep_views(resolved.views)
-                and self.copies.keep(resolved.copies)
-            ):
-                resolved = None
-        if resolved is not None:
-            views = list(resolved.views)
-            catalogs.scanned_bytes = resolved.scanned_bytes
-        else:
-            views = resolve_tables(tree, catalogs, session)
-        key = tuple(views)
-        cache_as = text if text is not None and not catalogs.private_views else None
-        sql = self.selects.translation(cache_as, key) if cache_as is not None and kept else None
-        if sql is None:
-            # Translation rewrites the tree in place: a tree to be kept is translated as a copy.
-            work = tree.copy() if kept or cache_as is not None else tree
-            sql = dialect.to_duckdb(apply_views(work, views), copy=False)
-        if cache_as is not None and resolved is None:
-            reader = catalogs.reader
-            found = Resolution(
-                key,
-                catalogs.scanned_bytes,
-                tuple(reader.copied),
-                tuple(reader.generations.items()),
-            )
-            self.selects.remember(cache_as, tree, sql, where, found)
+        """Run the SELECT's DuckDB text and write its result files."""
         # Beside the per-query folders rather than in one: a SELECT then makes no folder.
         local = self.scratch / f"{job.query_id}.csv"
         try:
@@ -238,6 +197,55 @@ class QueryRunner:
             local.unlink(missing_ok=True)
         return Outcome(
             "DML", "SELECT", url, columns, has_header=True, scanned_bytes=catalogs.scanned_bytes
+        )
+
+    def _duckdb_sql(
+        self,
+        job: QueryJob,
+        tree: exp.Expression,
+        catalogs: Catalogs,
+        session: EngineSession,
+        text: str | None,
+        *,
+        kept: bool,
+    ) -> str:
+        """The query's DuckDB text, bound to its tables' views; through the select cache when
+        `text` is given (the text to cache under; None: not cacheable). `kept`: whether `tree`
+        is the cache's own, which must not be changed."""
+        if text is None:
+            return dialect.to_duckdb(bind_tables(tree, catalogs, session), copy=False)
+        # Read before binding: a write that lands meanwhile moves it on.
+        where = (job.account, job.region, job.database, catalogs.catalog_generation())
+        found = self.selects.resolution(text, where) if kept else None
+        if found is not None and self._still_current(found, catalogs, session):
+            views = list(found.views)
+            catalogs.scanned_bytes = found.scanned_bytes
+        else:
+            found = None
+            views = resolve_tables(tree, catalogs, session)
+        key = tuple(views)
+        cacheable = not catalogs.private_views
+        sql = self.selects.translation(text, key) if kept and cacheable else None
+        if sql is None:
+            # Translation rewrites the tree in place: one the cache keeps (or is to keep) is
+            # translated as a copy.
+            work = tree.copy() if kept or cacheable else tree
+            sql = dialect.to_duckdb(apply_views(work, views), copy=False)
+        if cacheable and found is None:
+            reader = catalogs.reader
+            resolution = Resolution(
+                key, catalogs.scanned_bytes, tuple(reader.copied), tuple(reader.generations.items())
+            )
+            self.selects.remember(text, tree, sql, where, resolution)
+        return sql
+
+    def _still_current(self, found: Resolution, catalogs: Catalogs, session: EngineSession) -> bool:
+        """Whether a kept binding still holds: its buckets unchanged, its views and object
+        copies still there (marked used)."""
+        return (
+            catalogs.buckets_unchanged(found.buckets)
+            and session.keep_views(found.views)
+            and self.copies.keep(found.copies)
         )
 
     def _text(self, job: QueryJob, result: TextResult, kind: str, sub: str | None) -> Outcome:

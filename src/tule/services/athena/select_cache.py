@@ -98,12 +98,8 @@ class SelectCache:
         under `where`: the account, region and default database, and the Data Catalog's
         generation read before binding began."""
         with self._lock:
-            entry = self._entries.get(sql)
-            if entry is None:
-                entry = self._entries[sql] = _Entry(tree)
-                while len(self._entries) > self.max_texts:
-                    self._entries.popitem(last=False)
-            self._entries.move_to_end(sql)
+            entry = self._entries.get(sql) or _Entry(tree)
+            _put(self._entries, sql, entry, self.max_texts)
             _put(entry.translations, resolution.views, text, MAX_TRANSLATIONS)
             _put(entry.resolutions, where, resolution, MAX_RESOLUTIONS)
 

@@ -161,8 +161,11 @@ class State:
 
     def changed(self, buckets: Iterable[str]) -> None:
         """Count a committed change to each bucket (call after the commit)."""
+        names = set(buckets)
+        if not names:
+            return  # an upload's parts, an inline body's deletion: no object record changed
         with self._changes_lock:
-            for name in set(buckets):
+            for name in names:
                 self._changes[name] = self._changes.get(name, 0) + 1
 
     # -- versions -----------------------------------------------------------------------------
@@ -214,7 +217,7 @@ class State:
         return bool(self.store.list(prefix, limit=1).items)
 
     def write(self, ops: Sequence[Put | Delete]) -> None:
-        """Commit the writes atomically (a lone write skips the batch's savepoint)."""
+        """Commit the writes atomically, then count the buckets whose object records changed."""
         try:
             if len(ops) == 1 and isinstance(ops[0], Put):
                 self.store.put(ops[0].key, ops[0].value)
