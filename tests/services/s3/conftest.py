@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from tule.clock import ManualClock
 from tule.testing import TuleServer
@@ -49,18 +48,3 @@ def timed(tmp_path: Path, clock: ManualClock) -> Iterator[TuleServer]:
     """A server of its own whose time moves only when the test says so."""
     with TuleServer(tmp_path / "timed", clock=clock) as server:
         yield server
-
-
-def blob_file(server: TuleServer, bucket: str, key: str) -> Path:
-    """The file holding the current version of an object."""
-    version = server.app.domains["s3"].state.current(bucket, key)
-    blob_id = version.blob_id
-    return server.settings.data_dir / "s3" / "blobs" / "blobs" / blob_id[:2] / blob_id
-
-
-def error_code(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
-    return str(excinfo.value.response["Error"]["Code"])
-
-
-def status(excinfo: pytest.ExceptionInfo[ClientError]) -> int:
-    return int(excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"])

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import error_code, status
+from s3_helpers import error_code, status
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
-from conftest import error_code, status
+from s3_helpers import error_code, status
 
 MiB = 1024 * 1024
 PART = b"p" * (5 * MiB)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import blob_file, error_code, status
+from s3_helpers import blob_file, error_code, status
 
 from tule.testing import TuleServer
 

@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 from botocore.exceptions import ClientError
-from conftest import (
+from sagemaker.amazon.common import read_records, write_numpy_to_dense_tensor
+from sagemaker.deserializers import RecordDeserializer
+from sagemaker_helpers import (
     KMEANS_IMAGE,
     LINEAR_LEARNER_IMAGE,
     XGBOOST_IMAGE,
@@ -24,8 +26,6 @@ from conftest import (
     unique,
     wait_for,
 )
-from sagemaker.amazon.common import read_records, write_numpy_to_dense_tensor
-from sagemaker.deserializers import RecordDeserializer
 
 from tule.algorithms import registry
 from tule.testing.hosting import create_model, csv_body, variant, wait_endpoint

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from botocore.exceptions import ClientError
-from conftest import unique
+from sagemaker_helpers import unique
 
 from tule.testing import hosting
 from tule.testing.hosting import create_model, csv_body, deploy, upload_model, variant

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import SKLEARN_IMAGE, unique
+from sagemaker_helpers import SKLEARN_IMAGE, unique
 
 from tule.testing.hosting import ROLE, deploy, tar_gz, upload_model, variant
 

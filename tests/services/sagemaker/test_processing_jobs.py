@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import ROLE, SKLEARN_IMAGE, unique
+from sagemaker_helpers import ROLE, SKLEARN_IMAGE, unique
 
 from tule.clock import SystemClock
 from tule.metadata import open_store

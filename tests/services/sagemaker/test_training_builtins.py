@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import xgboost as xgb
-from conftest import (
+from sagemaker_helpers import (
     KMEANS_IMAGE,
     LINEAR_LEARNER_IMAGE,
     XGBOOST_IMAGE,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, WaiterError
-from conftest import ROLE, SKLEARN_IMAGE, create_job, unique, wait_for
+from sagemaker_helpers import ROLE, SKLEARN_IMAGE, create_job, unique, wait_for
 
 from tule.testing import TuleServer
 

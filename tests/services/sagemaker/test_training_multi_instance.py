@@ -14,7 +14,14 @@ from typing import Any
 
 import numpy as np
 import xgboost as xgb
-from conftest import KMEANS_IMAGE, SKLEARN_IMAGE, XGBOOST_IMAGE, channel, create_job, wait_for
+from sagemaker_helpers import (
+    KMEANS_IMAGE,
+    SKLEARN_IMAGE,
+    XGBOOST_IMAGE,
+    channel,
+    create_job,
+    wait_for,
+)
 
 from tule.algorithms.kmeans import KMeans
 

@@ -11,7 +11,7 @@ import tarfile
 import textwrap
 from typing import Any
 
-from conftest import SKLEARN_IMAGE, channel, create_job, wait_for
+from sagemaker_helpers import SKLEARN_IMAGE, channel, create_job, wait_for
 
 READER = textwrap.dedent(
     """

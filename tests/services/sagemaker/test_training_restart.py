@@ -19,7 +19,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from conftest import ROLE, SKLEARN_IMAGE, wait_for
+from sagemaker_helpers import ROLE, SKLEARN_IMAGE, wait_for
 
 from tule.testing.server import free_port
 

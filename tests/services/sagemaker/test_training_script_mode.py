@@ -11,7 +11,7 @@ import textwrap
 import time
 from typing import Any
 
-from conftest import SKLEARN_IMAGE, channel, create_job, wait_for
+from sagemaker_helpers import SKLEARN_IMAGE, channel, create_job, wait_for
 
 from tule.testing import TuleServer
 

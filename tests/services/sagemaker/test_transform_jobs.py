@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 from botocore.exceptions import ClientError
-from conftest import LINEAR_LEARNER_IMAGE, unique
+from sagemaker_helpers import LINEAR_LEARNER_IMAGE, unique
 
 from tule.algorithms.linear_learner_model import LinearLearnerModel
 from tule.clock import SystemClock
