@@ -108,22 +108,23 @@ class Dispatcher:
     def _failed(self, exc: Exception, r: Route, req: HttpRequest, request_id: str) -> HttpResponse:
         """The answer to a request whose handling raised."""
         if isinstance(exc, AwsError):
-            return self._error(exc, r.service, req, request_id)
+            return self._error(exc, r.service, req, request_id, r.wire)
         if isinstance(exc, PayloadMismatch):
             mismatch = payload_mismatch(exc.declared, exc.actual, r.service == "s3")
-            return self._error(mismatch, r.service, req, request_id)
+            return self._error(mismatch, r.service, req, request_id, r.wire)
         log.error("%s.%s failed", r.service, r.operation, exc_info=exc)
-        return self._error(_internal(r.service), r.service, req, request_id)
+        return self._error(_internal(r.service), r.service, req, request_id, r.wire)
 
     def reject(self, req: HttpRequest, err: AwsError) -> HttpResponse:
         """The error answer to a request refused before dispatch (a body that cannot be read),
         in the shape of the service it was addressed to."""
         try:
-            service = route(req, self.services).service
+            r = route(req, self.services)
+            service, wire = r.service, r.wire
         except Exception:
-            service = "s3"
+            service, wire = "s3", None
         request_id = ids.s3_request_id() if service == "s3" else ids.request_id()
-        return self._error(err, service, req, request_id)
+        return self._error(err, service, req, request_id, wire)
 
     def _prepare(self, req: HttpRequest, r: Route, request_id: str) -> _Prepared:
         """Authenticate, find the handler, parse and validate: everything before the handler."""
@@ -133,8 +134,9 @@ class Dispatcher:
             access_key = _verify(req, self.settings.keys, self.clock.time(), r.service)
         if r.operation is None:
             raise _no_operation(r.service, req)
-        op = specs.operation_model(r.service, r.operation)
-        protocol = specs.protocol(r.service)
+        model = specs.wire_model(r.service, r.wire)
+        op = model.operation_model(r.operation)
+        protocol = model.metadata["protocol"]
         codec = protocols.for_service(protocol)
         handler = self.handlers[r.service].get(r.operation)
         if handler is None:
@@ -176,11 +178,16 @@ class Dispatcher:
         return resp
 
     def _error(
-        self, err: AwsError, service: str, req: HttpRequest, request_id: str
+        self,
+        err: AwsError,
+        service: str,
+        req: HttpRequest,
+        request_id: str,
+        wire: str | None = None,
     ) -> HttpResponse:
-        protocol = specs.protocol(service)
-        codec = protocols.for_service(protocol)
-        return codec.serialize_error(err, specs.service_model(service), request_id, req.method)
+        model = specs.wire_model(service, wire)
+        codec = protocols.for_service(model.metadata["protocol"])
+        return codec.serialize_error(err, model, request_id, req.method)
 
 
 def _await(awaitable: Any) -> Any:

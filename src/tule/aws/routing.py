@@ -1,6 +1,7 @@
 """Deciding which service and operation a request is for, on one shared endpoint (spec §1.6).
 
-Order: `X-Amz-Target` (JSON services); the SageMaker Runtime invocation paths; Lambda's dated
+Order: `X-Amz-Target` (JSON services, and the earlier JSON form of services botocore now
+speaks in REST: `specs.wire_model`); the SageMaker Runtime invocation paths; Lambda's dated
 paths; query-protocol `Action=` requests; everything else is S3, path style or virtual-host
 style (`bucket.localhost:4566`). REST operations are matched on method, path template, the
 literal query keys of their request URI and their required query/header members; the most
@@ -39,6 +40,9 @@ class Route:
     path_params: dict[str, str] = field(default_factory=dict)
     bucket_from_host: str | None = None
     scope: Credential | None = None
+    # The protocol the request is written in, when routing decided it ("json" for every
+    # `X-Amz-Target` request); None: the service model's own.
+    wire: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,12 +61,15 @@ class _Rule:
 
 @cache
 def target_prefixes(services: tuple[str, ...]) -> dict[str, str]:
-    """`X-Amz-Target` prefix -> service name, for the JSON services served."""
+    """`X-Amz-Target` prefix -> service name, for the JSON services served and the earlier
+    JSON form of the others."""
     out = {}
     for name in services:
         prefix = specs.service_model(name).metadata.get("targetPrefix")
         if prefix:
             out[prefix] = name
+        if name in specs.EARLIER_JSON:
+            out[specs.EARLIER_JSON[name][0]] = name
     return out
 
 
@@ -302,8 +309,9 @@ def _route(req: HttpRequest, services: tuple[str, ...], scope: Credential | None
         prefix, _, op_name = target.partition(".")
         service = target_prefixes(services).get(prefix)
         if service is not None:
-            model = specs.service_model(service)
-            return Route(service, op_name if op_name in model.operation_names else None, req.path)
+            model = specs.wire_model(service, "json")
+            known = op_name if op_name in model.operation_names else None
+            return Route(service, known, req.path, wire="json")
     scope_service = scope.service if scope else None
     if "sagemaker-runtime" in services and req.method == "POST" and RUNTIME_PATH.match(req.path):
         return _rest("sagemaker-runtime", req, req.path)
