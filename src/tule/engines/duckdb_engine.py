@@ -144,8 +144,10 @@ class EngineSession:
         self._private = True
         kind = source.format.kind
         if kind == "parquet" and source.files:
-            described = self._describe_parquet([f.path for f in source.files])
-            source = _with_file_columns(source, described)
+            paths = [f.path for f in source.files]
+            source = _with_file_columns(
+                source, self._describe_parquet(paths), self._same_schema(paths)
+            )
         arrow_names: dict[str, str] = {}
         if kind == "orc":
             source = self._register_orc(source, arrow_names)
@@ -165,7 +167,8 @@ class EngineSession:
         if source.format.kind == "parquet" and source.files:
             paths = [f.path for f in source.files]
             described = shared.described(files, lambda: self._describe_parquet(paths))
-            source = _with_file_columns(source, described)
+            same = shared.same_schema(files, lambda: self._same_schema(paths))
+            source = _with_file_columns(source, described, same)
         sql = scan_sql(source)
         return shared.view(
             sql,
@@ -183,6 +186,19 @@ class EngineSession:
             "DESCRIBE SELECT * FROM read_parquet(?, union_by_name=true)", [paths]
         ).fetchall()
         return [(r[0], r[1]) for r in rows]
+
+    def _same_schema(self, paths: list[str]) -> bool:
+        """Whether the Parquet files all have one schema: the same columns (nested ones too)
+        with the same DuckDB types in the same order, whatever each writer named its root."""
+        if len(paths) < 2:
+            return True
+        rows = self._run(
+            "SELECT count(DISTINCT s) FROM (SELECT list((name, duckdb_type, num_children) "
+            "ORDER BY column_id) AS s FROM parquet_schema(?) WHERE column_id > 0 "
+            "GROUP BY file_name)",
+            [paths],
+        ).fetchall()
+        return int(rows[0][0]) <= 1
 
     def _drop_view(self, name: str) -> None:
         # An interrupted session cannot drop it: the view stays, unused, until the engine closes.
@@ -289,11 +305,15 @@ def _sql_value(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _with_file_columns(source: TableSource, columns: list[tuple[str, str]]) -> TableSource:
+def _with_file_columns(
+    source: TableSource, columns: list[tuple[str, str]], same_schema: bool = False
+) -> TableSource:
     found: dict[str, tuple[str, str]] = {}
     for name, duck_type in columns:
         found.setdefault(name.lower(), (name, duck_type))
-    return TableSource(source.columns, source.partition_keys, source.format, source.groups, found)
+    return TableSource(
+        source.columns, source.partition_keys, source.format, source.groups, found, same_schema
+    )
 
 
 class DuckDbEngine:

@@ -6,8 +6,8 @@ of its time. Files that never change in place (S3 objects are immutable files: a
 a new file) can instead be described once and scanned through one view in the engine's own
 catalog that every later session reuses:
 
-- a file set's columns are remembered by the files' identities (path, size, modification time),
-  so a file that did change is described again;
+- a file set's columns, and whether its files share one schema, are remembered by the files'
+  identities (path, size, modification time), so a file that did change is described again;
 - a view is remembered by the text of the SELECT that scans the files, which names every file,
   column and type, so equal text means an equal view;
 - a query's result columns (what DESCRIBE says) are remembered by its text, for queries over
@@ -25,6 +25,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from typing import Any
 
 MAX_VIEWS = 2048
 MAX_SCHEMAS = 4096
@@ -52,6 +53,7 @@ class SharedViews:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._schemas: OrderedDict[FileIdentity, Described] = OrderedDict()
+        self._uniform: OrderedDict[FileIdentity, bool] = OrderedDict()
         self._views: OrderedDict[str, str] = OrderedDict()
         self._scans: dict[str, str] = {}  # view name -> its scan, for `keep`
         self._results: OrderedDict[str, Described] = OrderedDict()
@@ -61,24 +63,34 @@ class SharedViews:
         """The columns of a file set, described once per set of file identities."""
         return self._remembered(self._schemas, files, describe, MAX_SCHEMAS)
 
+    def same_schema(self, files: FileIdentity, check: Callable[[], bool]) -> bool:
+        """Whether a file set's files share one schema, checked once per set of identities."""
+        return bool(self._remembered(self._uniform, files, check, MAX_SCHEMAS, bool))
+
     def result_columns(self, sql: str, describe: Callable[[], Described]) -> Described:
         """The result columns of a query over shared views only, described once per text."""
         return self._remembered(self._results, sql, describe, MAX_RESULTS)
 
     def _remembered(
-        self, cache: OrderedDict, key: object, describe: Callable[[], Described], limit: int
-    ) -> Described:
+        self,
+        cache: OrderedDict,
+        key: object,
+        describe: Callable[[], Any],
+        limit: int,
+        copy: Callable[[Any], Any] = list,
+    ) -> Any:
+        """`describe()`'s value for `key`, computed once; callers get a `copy` of it."""
         with self._lock:
             found = cache.get(key)
             if found is not None:
                 cache.move_to_end(key)
-                return list(found)
-        columns = describe()
+                return copy(found)
+        value = describe()
         with self._lock:
-            cache[key] = list(columns)
+            cache[key] = copy(value)
             while len(cache) > limit:
                 cache.popitem(last=False)
-        return columns
+        return value
 
     def view(self, scan: str, create: Callable[[str], None], drop: Callable[[str], None]) -> str:
         """The name of a view over `scan`, created with `create(name)` the first time."""
