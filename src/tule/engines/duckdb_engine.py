@@ -27,6 +27,7 @@ from typing import Any
 
 import duckdb
 
+from tule.engines.duckdb_render import rendered
 from tule.engines.duckdb_shared import SharedViews, identity
 from tule.engines.duckdb_sources import DataFile, TableSource, scan_sql
 from tule.engines.duckdb_types import TrinoColumn, quote_identifier, trino_column
@@ -72,39 +73,6 @@ class CsvOutput:
     columns: list[TrinoColumn]
     duck_types: list[str]
     rows: int
-
-
-def _formatted(name: str, duck_type: str) -> str:
-    """A column rendered as Athena renders values in result files."""
-    col = quote_identifier(name)
-    upper = duck_type.upper()
-    if upper.startswith("TIMESTAMP WITH TIME ZONE"):
-        return f"strftime({col} AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M:%S.%g UTC')"
-    if upper.startswith("TIMESTAMP"):
-        return f"strftime({col}, '%Y-%m-%d %H:%M:%S.%g')"
-    if upper == "BLOB":
-        return f"lower(hex({col}))"
-    if upper == "DOUBLE":
-        return _java_double(col)
-    return col
-
-
-def _java_double(col: str) -> str:
-    """A DOUBLE as Trino prints it (Java's Double.toString): plain decimals in [1e-3, 1e7),
-    else scientific with an `E` exponent (`1.7040672E9`), `NaN`, `Infinity`."""
-    text = f"CAST({col} AS VARCHAR)"
-    digits = f"rtrim(ltrim(replace(regexp_extract({text}, '^-?([0-9.]+)', 1), '.', ''), '0'), '0')"
-    exponent = f"CAST(CAST(floor(log10(abs({col}))) AS BIGINT) AS VARCHAR)"
-    scientific = (
-        f"(CASE WHEN {col} < 0 THEN '-' ELSE '' END) || substr({digits}, 1, 1) || '.' || "
-        f"coalesce(nullif(substr({digits}, 2), ''), '0') || 'E' || {exponent}"
-    )
-    return (
-        f"CASE WHEN isnan({col}) THEN 'NaN' "
-        f"WHEN isinf({col}) THEN (CASE WHEN {col} > 0 THEN 'Infinity' ELSE '-Infinity' END) "
-        f"WHEN {col} = 0 OR (abs({col}) >= 0.001 AND abs({col}) < 10000000) THEN {text} "
-        f"ELSE {scientific} END"
-    )
 
 
 class EngineSession:
@@ -244,7 +212,7 @@ class EngineSession:
         # Columns may repeat (`SELECT 1, 1`): address them by position, then name them back.
         aliases = ", ".join(quote_identifier(f"c{i}") for i in range(len(described)))
         projection = ", ".join(
-            f"{_formatted(f'c{i}', t)} AS {quote_identifier(n)}"
+            f"{rendered(quote_identifier(f'c{i}'), t)} AS {quote_identifier(n)}"
             for i, (n, t) in enumerate(described)
         )
         inner = f"SELECT * FROM ({sql}) AS __q({aliases})"

@@ -180,7 +180,7 @@ def trino_column(name: str, duck_type: str) -> TrinoColumn:
     upper = text.upper()
     if upper.startswith("MAP("):
         return TrinoColumn(name, "map", 0, 0)
-    if upper.startswith(("STRUCT(", "UNION(")):
+    if upper.startswith(("STRUCT(", "TUPLE(", "UNION(")):
         return TrinoColumn(name, "row", 0, 0)
     if upper.startswith("DECIMAL"):
         match = re.match(r"DECIMAL\((\d+),\s*(\d+)\)", upper)

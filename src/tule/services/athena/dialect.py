@@ -120,6 +120,12 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
         )
     if isinstance(node, exp.UnixToTime):
         return exp.Cast(this=node.copy(), to=exp.DataType.build("TIMESTAMP"))
+    if isinstance(node, exp.Struct) and not any(
+        isinstance(e, exp.PropertyEQ | exp.Alias) for e in node.expressions
+    ):
+        # Trino's ROW(1, 'x') has no field names (Athena prints it `{field0=1, field1=x}`);
+        # DuckDB's row() makes the same unnamed row, where sqlglot would name them `_0`, `_1`.
+        return exp.Anonymous(this="ROW", expressions=[e.copy() for e in node.expressions])
     return node
 
 
