@@ -144,6 +144,12 @@ class EngineSession:
             self._drop_view,
         )
 
+    def define_view(self, name: str, sql: str, columns: list[str] | None = None) -> None:
+        """A view of this session's own over a query, its columns renamed when given."""
+        self._private = True
+        names = "(" + ", ".join(quote_identifier(c) for c in columns) + ")" if columns else ""
+        self._run(f"CREATE OR REPLACE TEMP VIEW {quote_identifier(name)}{names} AS {sql}")
+
     def keep_views(self, names: Iterable[str]) -> bool:
         """Whether shared views named by an earlier `scan_view` all still exist (marking them
         used); never for private ones, which die with their session."""

@@ -27,8 +27,11 @@ from tule.errors import AwsError
 from tule.services.athena import dialect
 from tule.services.athena.errors import QueryFailed, schema_not_found, table_not_found
 from tule.services.athena.tables import FileReader, build_source, partition_keys
+from tule.services.athena.view_definitions import is_view, read_definition
 
 Shape = dict[str, Any]
+
+MAX_VIEW_DEPTH = 32
 
 
 @dataclass
@@ -46,6 +49,8 @@ class Catalogs:
     # Whether a view is this session's own (ORC, unreadable files): its name is reused by
     # other queries for other files, so the query's translation must not be kept.
     private_views: bool = False
+    # Athena views being bound (database.name), to refuse one that reads itself.
+    expanding: set[str] = field(default_factory=set)
     _views: int = 0
     _databases: set[str] = field(default_factory=set)  # found once, not looked up again
 
@@ -179,10 +184,9 @@ def resolve_tables(tree: exp.Expression, catalogs: Catalogs, session: EngineSess
         _catalog, database, name = dialect.table_name_parts(table, catalogs.default_database)
         glue_table = looked_up.get((database, name)) or catalogs.get_table(database, name, table)
         looked_up[(database, name)] = glue_table
-        if (glue_table.get("TableType") or "").upper() == "VIRTUAL_VIEW":
-            raise QueryFailed(
-                "NOT_SUPPORTED", f"line 1:1: Views are not supported in tule: {database}.{name}"
-            )
+        if is_view(glue_table):
+            views.append(_bind_view(glue_table, database, catalogs, session))
+            continue
         keys = partition_keys(glue_table)
         chosen = None
         if keys:
@@ -206,6 +210,37 @@ def resolve_tables(tree: exp.Expression, catalogs: Catalogs, session: EngineSess
         catalogs.scanned_bytes += source.scanned_bytes
         views.append(view)
     return views
+
+
+def _bind_view(glue_table: Shape, database: str, catalogs: Catalogs, session: EngineSession) -> str:
+    """A view of this session that runs an Athena view's query (its own names bound in the
+    view's schema, views inside it in turn). Such a query is not kept by the select cache: a
+    replaced view changes its meaning under the same text and tables."""
+    definition = read_definition(glue_table, database)
+    key = f"{database}.{glue_table['Name']}".lower()
+    if key in catalogs.expanding or len(catalogs.expanding) >= MAX_VIEW_DEPTH:
+        raise QueryFailed(
+            "VIEW_IS_RECURSIVE", f"line 1:1: View is recursive: 'awsdatacatalog.{key}'"
+        )
+    outer = catalogs.default_database
+    catalogs.expanding.add(key)
+    catalogs.default_database = definition.schema
+    try:
+        inner = dialect.to_duckdb(bind_tables(dialect.parse(definition.sql), catalogs, session))
+    finally:
+        catalogs.default_database = outer
+        catalogs.expanding.discard(key)
+    name = catalogs.next_view()
+    described = session.describe(inner)
+    if definition.columns and len(definition.columns) != len(described):
+        raise QueryFailed(
+            "VIEW_IS_STALE",
+            f"line 1:1: View 'awsdatacatalog.{key}' is stale or in invalid state: it defines "
+            f"{len(definition.columns)} columns, its query now yields {len(described)}",
+        )
+    session.define_view(name, inner, [c for c, _ in definition.columns] or None)
+    catalogs.private_views = True
+    return name
 
 
 def apply_views(tree: exp.Expression, views: list[str]) -> exp.Expression:

@@ -35,7 +35,11 @@ from tule.services.athena.results import ResultStore, column_info, result_url, s
 from tule.services.athena.select_cache import Resolution, SelectCache
 from tule.services.athena.statements import Utility, recognise
 from tule.services.athena.tables import FileReader
+from tule.services.athena.views import create_view, run_view_statement
 from tule.services.athena.writes import create_table_as_select, insert_into, new_scratch
+
+VIEW_KINDS = frozenset({"drop_view", "show_views", "show_create_view"})
+VIEW_UTILITIES = frozenset({"show_views", "show_create_view"})
 
 Shape = dict[str, Any]
 
@@ -139,8 +143,11 @@ class QueryRunner:
             sql, parameters = self._prepared(job, utility)
             utility = recognise(sql)
         if utility is not None:
-            result = run_utility(utility, catalogs)
-            kind = "UTILITY" if utility.kind in UTILITY_KINDS else "DDL"
+            if utility.kind in VIEW_KINDS:
+                result = run_view_statement(utility, catalogs)
+            else:
+                result = run_utility(utility, catalogs)
+            kind = "UTILITY" if utility.kind in UTILITY_KINDS | VIEW_UTILITIES else "DDL"
             return self._text(job, result, kind, _substatement(utility))
         if tree is None:  # EXECUTE's statement
             tree = dialect.parse(sql)
@@ -156,6 +163,9 @@ class QueryRunner:
                     job, write.rows, write.files, catalogs, "DDL", "CREATE_TABLE_AS_SELECT"
                 )
             return self._text(job, create_table(tree, catalogs), "DDL", "CREATE_TABLE")
+        if isinstance(tree, exp.Create) and tree.args.get("kind", "").upper() == "VIEW":
+            create_view(tree, sql, catalogs, session)
+            return self._text(job, TextResult(), "DDL", "CREATE_VIEW")
         if isinstance(tree, exp.Insert):
             write = insert_into(tree, catalogs, session, scratch / "insert")
             return self._written(job, write.rows, write.files, catalogs, "DML", "INSERT")
@@ -288,6 +298,9 @@ def _substatement(utility: Utility) -> str:
         "msck_repair": "REPAIR_TABLE",
         "add_partition": "ALTER_TABLE_ADD_PARTITION",
         "drop_partition": "ALTER_TABLE_DROP_PARTITION",
+        "drop_view": "DROP_VIEW",
+        "show_views": "SHOW_VIEWS",
+        "show_create_view": "SHOW_CREATE_VIEW",
     }.get(utility.kind, utility.kind.upper())
 
 

@@ -1,8 +1,8 @@
 """Recognising Athena's Hive-style utility and DDL statements that sqlglot does not model.
 
-`SHOW ...`, `DESCRIBE`, `MSCK REPAIR TABLE`, `ALTER TABLE ... ADD PARTITION`, `CREATE DATABASE`,
-`DROP DATABASE` and `EXECUTE ... USING` are matched here by their leading keywords and read into
-`Utility` values; every other statement goes to sqlglot (see `dialect`).
+`SHOW ...`, `DESCRIBE`, `DROP VIEW`, `MSCK REPAIR TABLE`, `ALTER TABLE ... ADD PARTITION`,
+`CREATE DATABASE`, `DROP DATABASE` and `EXECUTE ... USING` are matched here by their leading
+keywords and read into `Utility` values; every other statement goes to sqlglot (see `dialect`).
 """
 
 from __future__ import annotations
@@ -73,6 +73,15 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [
             rf"SHOW\s+(?:DATABASES|SCHEMAS)(?:\s+(?:LIKE\s+)?(?P<pattern>{_STRING}))?", re.I
         ),
     ),
+    (
+        "show_views",
+        re.compile(
+            rf"SHOW\s+VIEWS(?:\s+(?:IN|FROM)\s+(?P<name>{_NAME}))?(?:\s+(?:LIKE\s+)?(?P<pattern>{_STRING}))?",
+            re.I,
+        ),
+    ),
+    ("show_create_view", re.compile(rf"SHOW\s+CREATE\s+VIEW\s+(?P<name>{_NAME})", re.I)),
+    ("drop_view", re.compile(rf"DROP\s+VIEW\s+(?P<ie>IF\s+EXISTS\s+)?(?P<name>{_NAME})", re.I)),
     ("show_partitions", re.compile(rf"SHOW\s+PARTITIONS\s+(?P<name>{_NAME})", re.I)),
     (
         "show_columns",

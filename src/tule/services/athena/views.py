@@ -1,0 +1,103 @@
+"""CREATE [OR REPLACE] VIEW, DROP VIEW, SHOW VIEWS and SHOW CREATE VIEW.
+
+CREATE VIEW runs nothing but binds and describes the view's query (so a view over a missing
+table or column fails as Athena's does), then stores it in Glue in the form
+`view_definitions` describes, its SQL kept as written. Queries read views in `binding`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlglot import exp
+
+from tule.engines.duckdb_engine import EngineSession
+from tule.errors import AwsError
+from tule.services.athena import dialect
+from tule.services.athena.binding import Catalogs, bind_tables
+from tule.services.athena.errors import QueryFailed, ddl_failed
+from tule.services.athena.show import TextResult, require_database, split_name
+from tule.services.athena.statements import Utility, like_to_regex, unquote_name
+from tule.services.athena.view_definitions import is_view, read_definition, view_table_input
+
+_CREATE = re.compile(
+    r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+.+?\s+AS\s+(?P<body>.*?)[\s;]*\Z", re.I | re.S
+)
+
+
+def create_view(create: exp.Create, sql: str, catalogs: Catalogs, session: EngineSession) -> None:
+    """Store the view `create` defines (`sql`: the statement as written)."""
+    table = create.this if isinstance(create.this, exp.Table) else create.this.find(exp.Table)
+    if table is None or not isinstance(create.expression, exp.Query):
+        raise QueryFailed("SYNTAX_ERROR", "line 1:1: CREATE VIEW needs a name and a query")
+    database = (table.db or catalogs.default_database or "default").lower()
+    name = table.name.lower()
+    require_database(catalogs, database)
+    match = _CREATE.match(sql)
+    body = match.group("body") if match else create.expression.sql(dialect=dialect.READ)
+    outer = catalogs.default_database
+    catalogs.default_database = database
+    try:
+        bound = bind_tables(create.expression.copy(), catalogs, session)
+    finally:
+        catalogs.default_database = outer
+    described = session.describe(dialect.to_duckdb(bound, copy=False))
+    table_input = view_table_input(name, body, database, described)
+    glue = catalogs.glue.catalog
+    qualified = f"'awsdatacatalog.{database}.{name}'"
+    existing = _find(catalogs, database, name)
+    if existing is not None and not is_view(existing):
+        raise QueryFailed("ALREADY_EXISTS", f"line 1:1: Table already exists: {qualified}")
+    if existing is not None and not create.args.get("replace"):
+        raise QueryFailed("ALREADY_EXISTS", f"line 1:1: View already exists: {qualified}")
+    try:
+        if existing is None:
+            glue.create_table(catalogs.account, catalogs.region, database, table_input)
+        else:
+            glue.update_table(catalogs.account, catalogs.region, database, table_input)
+    except AwsError as err:
+        raise ddl_failed(f"{err.code}: {err.message}") from None
+
+
+def run_view_statement(statement: Utility, catalogs: Catalogs) -> TextResult:
+    """DROP VIEW, SHOW VIEWS, SHOW CREATE VIEW."""
+    if statement.kind == "show_views":
+        return _show_views(statement, catalogs)
+    database, name = split_name(statement.name or "", catalogs.default_database)
+    qualified = f"'awsdatacatalog.{database}.{name}'"
+    table = _find(catalogs, database, name)
+    if table is None or not is_view(table):
+        if table is None and statement.if_exists:
+            return TextResult()
+        what = "does not exist" if table is None else "is a table, not a view"
+        raise QueryFailed("TABLE_NOT_FOUND", f"line 1:1: View {qualified} {what}")
+    if statement.kind == "drop_view":
+        catalogs.glue.catalog.delete_table(catalogs.account, catalogs.region, database, name)
+        return TextResult()
+    definition = read_definition(table, database)
+    text = f'CREATE VIEW "{database}"."{name}" AS\n{definition.sql}'
+    return TextResult(["createview_stmt"], [[line] for line in text.split("\n")])
+
+
+def _show_views(statement: Utility, catalogs: Catalogs) -> TextResult:
+    database = unquote_name(statement.name)[-1] if statement.name else None
+    database = database or catalogs.default_database or "default"
+    require_database(catalogs, database)
+    tables = catalogs.glue.catalog.get_tables(catalogs.account, catalogs.region, database)
+    names = sorted(t["Name"] for t in tables if is_view(t))
+    if statement.pattern:
+        regex = like_to_regex(statement.pattern)
+        names = [n for n in names if regex.fullmatch(n)]
+    return TextResult(["views"], [[n] for n in names])
+
+
+def _find(catalogs: Catalogs, database: str, name: str) -> dict | None:
+    try:
+        found: dict = catalogs.glue.catalog.get_table(
+            catalogs.account, catalogs.region, database, name
+        )
+    except AwsError as err:
+        if err.code == "EntityNotFoundException":
+            return None
+        raise
+    return found
