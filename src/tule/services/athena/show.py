@@ -7,6 +7,7 @@ per row (DESCRIBE's name, type and comment separated by tabs), in a `.txt` resul
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,15 +53,23 @@ def table_named(catalogs: Catalogs, name: str) -> tuple[str, Shape]:
 
 
 def _show_tables(statement: Utility, catalogs: Catalogs) -> TextResult:
+    return TextResult(["tab_name"], [[n] for n in table_names(statement, catalogs)])
+
+
+def table_names(
+    statement: Utility, catalogs: Catalogs, keep: Callable[[Shape], bool] = lambda _: True
+) -> list[str]:
+    """The sorted names of the tables `keep` accepts in the statement's database (IN db, or
+    the query's), matching its LIKE pattern if any."""
     database = unquote_name(statement.name)[-1] if statement.name else None
     database = database or catalogs.default_database or "default"
     require_database(catalogs, database)
     tables = catalogs.glue.catalog.get_tables(catalogs.account, catalogs.region, database)
-    names = sorted(t["Name"] for t in tables)
+    names = sorted(t["Name"] for t in tables if keep(t))
     if statement.pattern:
         regex = like_to_regex(statement.pattern)
         names = [n for n in names if regex.fullmatch(n)]
-    return TextResult(["tab_name"], [[n] for n in names])
+    return names
 
 
 def _show_databases(statement: Utility, catalogs: Catalogs) -> TextResult:

@@ -59,27 +59,24 @@ def _partition_specs(text: str) -> list[tuple[dict[str, str], str | None]]:
     return specs
 
 
+def _listing(what: str) -> re.Pattern[str]:
+    """`SHOW <what> [IN|FROM db] [[LIKE] 'pattern']`."""
+    return re.compile(
+        rf"SHOW\s+{what}(?:\s+(?:IN|FROM)\s+(?P<name>{_NAME}))?"
+        rf"(?:\s+(?:LIKE\s+)?(?P<pattern>{_STRING}))?",
+        re.I,
+    )
+
+
 _RULES: list[tuple[str, re.Pattern[str]]] = [
-    (
-        "show_tables",
-        re.compile(
-            rf"SHOW\s+TABLES(?:\s+(?:IN|FROM)\s+(?P<name>{_NAME}))?(?:\s+(?:LIKE\s+)?(?P<pattern>{_STRING}))?",
-            re.I,
-        ),
-    ),
+    ("show_tables", _listing("TABLES")),
     (
         "show_databases",
         re.compile(
             rf"SHOW\s+(?:DATABASES|SCHEMAS)(?:\s+(?:LIKE\s+)?(?P<pattern>{_STRING}))?", re.I
         ),
     ),
-    (
-        "show_views",
-        re.compile(
-            rf"SHOW\s+VIEWS(?:\s+(?:IN|FROM)\s+(?P<name>{_NAME}))?(?:\s+(?:LIKE\s+)?(?P<pattern>{_STRING}))?",
-            re.I,
-        ),
-    ),
+    ("show_views", _listing("VIEWS")),
     ("show_create_view", re.compile(rf"SHOW\s+CREATE\s+VIEW\s+(?P<name>{_NAME})", re.I)),
     ("drop_view", re.compile(rf"DROP\s+VIEW\s+(?P<ie>IF\s+EXISTS\s+)?(?P<name>{_NAME})", re.I)),
     ("show_partitions", re.compile(rf"SHOW\s+PARTITIONS\s+(?P<name>{_NAME})", re.I)),

@@ -16,8 +16,8 @@ from tule.errors import AwsError
 from tule.services.athena import dialect
 from tule.services.athena.binding import Catalogs, bind_tables
 from tule.services.athena.errors import QueryFailed, ddl_failed
-from tule.services.athena.show import TextResult, require_database, split_name
-from tule.services.athena.statements import Utility, like_to_regex, unquote_name
+from tule.services.athena.show import TextResult, require_database, split_name, table_names
+from tule.services.athena.statements import Utility
 from tule.services.athena.view_definitions import is_view, read_definition, view_table_input
 
 _CREATE = re.compile(
@@ -62,7 +62,7 @@ def create_view(create: exp.Create, sql: str, catalogs: Catalogs, session: Engin
 def run_view_statement(statement: Utility, catalogs: Catalogs) -> TextResult:
     """DROP VIEW, SHOW VIEWS, SHOW CREATE VIEW."""
     if statement.kind == "show_views":
-        return _show_views(statement, catalogs)
+        return TextResult(["views"], [[n] for n in table_names(statement, catalogs, is_view)])
     database, name = split_name(statement.name or "", catalogs.default_database)
     qualified = f"'awsdatacatalog.{database}.{name}'"
     table = _find(catalogs, database, name)
@@ -77,18 +77,6 @@ def run_view_statement(statement: Utility, catalogs: Catalogs) -> TextResult:
     definition = read_definition(table, database)
     text = f'CREATE VIEW "{database}"."{name}" AS\n{definition.sql}'
     return TextResult(["createview_stmt"], [[line] for line in text.split("\n")])
-
-
-def _show_views(statement: Utility, catalogs: Catalogs) -> TextResult:
-    database = unquote_name(statement.name)[-1] if statement.name else None
-    database = database or catalogs.default_database or "default"
-    require_database(catalogs, database)
-    tables = catalogs.glue.catalog.get_tables(catalogs.account, catalogs.region, database)
-    names = sorted(t["Name"] for t in tables if is_view(t))
-    if statement.pattern:
-        regex = like_to_regex(statement.pattern)
-        names = [n for n in names if regex.fullmatch(n)]
-    return TextResult(["views"], [[n] for n in names])
 
 
 def _find(catalogs: Catalogs, database: str, name: str) -> dict | None:
