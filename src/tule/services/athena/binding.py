@@ -15,6 +15,8 @@ evaluated, which only costs reading more.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +89,16 @@ class Catalogs:
     def buckets_unchanged(self, seen: tuple[tuple[str, int], ...]) -> bool:
         """Whether each bucket's S3 change counter still reads as it did."""
         return all(self.reader.s3.generation(bucket) == count for bucket, count in seen)
+
+    @contextmanager
+    def resolving_in(self, database: str) -> Iterator[None]:
+        """Unqualified names resolve in `database` meanwhile (a view's query, its schema's)."""
+        outer = self.default_database
+        self.default_database = database
+        try:
+            yield
+        finally:
+            self.default_database = outer
 
     def next_view(self) -> str:
         self._views += 1
@@ -222,14 +234,13 @@ def _bind_view(glue_table: Shape, database: str, catalogs: Catalogs, session: En
         raise QueryFailed(
             "VIEW_IS_RECURSIVE", f"line 1:1: View is recursive: 'awsdatacatalog.{key}'"
         )
-    outer = catalogs.default_database
     catalogs.expanding.add(key)
-    catalogs.default_database = definition.schema
     try:
-        inner = dialect.to_duckdb(bind_tables(dialect.parse(definition.sql), catalogs, session))
+        with catalogs.resolving_in(definition.schema):
+            tree = bind_tables(dialect.parse(definition.sql), catalogs, session)
     finally:
-        catalogs.default_database = outer
         catalogs.expanding.discard(key)
+    inner = dialect.to_duckdb(tree, copy=False)
     name = catalogs.next_view()
     described = session.describe(inner)
     if definition.columns and len(definition.columns) != len(described):

@@ -35,12 +35,8 @@ def create_view(create: exp.Create, sql: str, catalogs: Catalogs, session: Engin
     require_database(catalogs, database)
     match = _CREATE.match(sql)
     body = match.group("body") if match else create.expression.sql(dialect=dialect.READ)
-    outer = catalogs.default_database
-    catalogs.default_database = database
-    try:
+    with catalogs.resolving_in(database):
         bound = bind_tables(create.expression.copy(), catalogs, session)
-    finally:
-        catalogs.default_database = outer
     described = session.describe(dialect.to_duckdb(bound, copy=False))
     table_input = view_table_input(name, body, database, described)
     glue = catalogs.glue.catalog
