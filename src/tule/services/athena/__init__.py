@@ -35,6 +35,7 @@ from tule.services.athena.errors import invalid_request, no_output_location
 from tule.services.athena.executions import TERMINAL, Executions, new_query_id
 from tule.services.athena.records import decode_token, encode_token
 from tule.services.athena.results import ResultStore, datum_rows
+from tule.services.athena.reuse import max_age_seconds, reuse_key
 from tule.services.athena.runner import QueryJob, QueryRunner
 from tule.services.athena.saved_queries import NamedQueries, PreparedStatements
 from tule.services.athena.statements import recognise
@@ -125,7 +126,10 @@ class Athena:
             "Query": sql,
             "StatementType": statement_type,
             "ResultConfiguration": {**result_config, "OutputLocation": prefix + query_id + suffix},
-            "ResultReuseConfiguration": {"ResultReuseByAgeConfiguration": {"Enabled": False}},
+            "ResultReuseConfiguration": dict(
+                request.get("ResultReuseConfiguration")
+                or {"ResultReuseByAgeConfiguration": {"Enabled": False}}
+            ),
             "QueryExecutionContext": context,
             "Status": {"State": "QUEUED", "SubmissionDateTime": self.clock.time()},
             "WorkGroup": name,
@@ -144,6 +148,12 @@ class Athena:
             parameters=request.get("ExecutionParameters"),
             prepared=self.prepared,
         )
+        if recognise(sql) is None and not request.get("ExecutionParameters"):
+            # Plain statements only: EXECUTE's meaning and parameters' values are not its text.
+            job.reuse_key = reuse_key(
+                account, region, name, sql, context, {**result_config, "OutputLocation": prefix}
+            )
+            job.reuse_max_age = max_age_seconds(request.get("ResultReuseConfiguration"))
         return self.executions.start(
             account, region, record, request.get("ClientRequestToken"), job
         )

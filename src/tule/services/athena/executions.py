@@ -40,7 +40,8 @@ from tule.services.athena.errors import (
     invalid_request,
 )
 from tule.services.athena.records import Record, decode_token, encode_token, scope
-from tule.services.athena.runner import QueryJob, QueryRunner
+from tule.services.athena.reuse import reusable
+from tule.services.athena.runner import Outcome, QueryJob, QueryRunner
 
 log = logging.getLogger("tule.athena")
 
@@ -265,7 +266,7 @@ class Executions:
         started = time.perf_counter()
         outcome, failure = None, None
         try:
-            outcome = self.runner.run(job, session)
+            outcome = self._reused(account, region, job) or self.runner.run(job, session)
         except QueryFailed as err:
             failure = err
         except Exception as err:  # a bug or an unexpected engine state: the query fails, not tule
@@ -282,7 +283,41 @@ class Executions:
         state = "SUCCEEDED" if failure is None else "FAILED"
         if live.cancelled:
             state, failure = "CANCELLED", None
-        self._finish(account, region, job.query_id, state, submitted, started, outcome, failure)
+        self._finish(
+            account,
+            region,
+            job.query_id,
+            state,
+            submitted,
+            started,
+            outcome,
+            failure,
+            reuse_at=job.reuse_key,
+        )
+
+    def _reused(self, account: str, region: str, job: QueryJob) -> Outcome | None:
+        """An earlier execution's result for a query that asks for reuse (see `reuse`)."""
+        if job.reuse_key is None or job.reuse_max_age is None:
+            return None
+        found = reusable(
+            self.store,
+            job.reuse_key,
+            lambda query_id: self._key(account, region, query_id),
+            job.reuse_max_age,
+            self.clock.time(),
+            self.runner.results.exists,
+        )
+        if found is None:
+            return None
+        result = found.get("_result") or {}
+        return Outcome(
+            found["StatementType"],
+            found.get("SubstatementType"),
+            found["ResultConfiguration"]["OutputLocation"],
+            result.get("columns") or [],
+            has_header=bool(result.get("header")),
+            reused=True,
+        )
 
     def _recorded(self, query_id: str, live: _Live) -> bool:
         """Whether the execution's start was committed (waiting for it); if it was not, the
@@ -304,6 +339,7 @@ class Executions:
         started: float,
         outcome: Any,
         failure: QueryFailed | None,
+        reuse_at: str | None = None,
     ) -> None:
         ended = time.perf_counter()
         key = self._key(account, region, query_id)
@@ -333,7 +369,9 @@ class Executions:
             "ServicePreProcessingTimeInMillis": 0,
             "QueryPlanningTimeInMillis": 0,
             "ServiceProcessingTimeInMillis": 0,
-            "ResultReuseInformation": {"ReusedPreviousResult": False},
+            "ResultReuseInformation": {
+                "ReusedPreviousResult": outcome is not None and outcome.reused
+            },
         }
         if outcome is not None:
             record["StatementType"] = outcome.statement_type
@@ -347,7 +385,16 @@ class Executions:
                 "header": outcome.has_header,
                 "update_count": outcome.update_count,
             }
-        self.store.batch([Put(key, record), Delete(f"a/{account}/{region}/{query_id}")])
+        ops: list[Put | Delete] = [Put(key, record), Delete(f"a/{account}/{region}/{query_id}")]
+        if (
+            reuse_at is not None
+            and state == "SUCCEEDED"
+            and outcome is not None
+            and outcome.substatement_type == "SELECT"
+            and not outcome.reused
+        ):
+            ops.append(Put(reuse_at, {"id": query_id}))
+        self.store.batch(ops)
         with self._lock:
             self._live.pop(query_id, None)
         self._notify()

@@ -152,6 +152,15 @@ class ResultStore:
         with self._lock:
             self._remember(url, [list(r) for r in rows])
 
+    def exists(self, url: str) -> bool:
+        """Whether the result file is still there (readable) in S3."""
+        bucket, key = split_s3(url)
+        try:
+            self.s3.object_body(bucket, key)
+        except AwsError:
+            return False
+        return True
+
     def rows(self, url: str) -> list[Row]:
         """Every row of a result file (a CSV's header included)."""
         with self._lock:

@@ -56,6 +56,7 @@ class Outcome:
     scanned_bytes: int = 0
     update_count: int | None = None
     manifest: str | None = None
+    reused: bool = False  # an earlier execution's result, returned without running
 
 
 def _settled() -> None:
@@ -79,6 +80,10 @@ class QueryJob:
     # execution may start while its record is still being made durable, and returns or raises
     # once that is settled.
     before_writes: Callable[[], None] = _settled
+    # Where this text's SELECT results are found for reuse (None: never reused, e.g. EXECUTE),
+    # and how old a reused one may be (None: the query does not ask for reuse).
+    reuse_key: str | None = None
+    reuse_max_age: float | None = None
 
 
 class QueryRunner:
