@@ -230,21 +230,27 @@ class EngineSession:
         count = int(result[0][0]) if result and result[0] else 0
         return CsvOutput(columns, [t for _, t in described], count)
 
-    def write_parquet(
-        self, sql: str, directory: Path, partitioned_by: list[str], compression: str
+    def write_files(
+        self,
+        sql: str,
+        directory: Path,
+        partitioned_by: list[str],
+        options: Iterable[str],
+        suffix: str,
     ) -> int:
-        """Run the query and write its rows as Parquet files under `directory` (Hive-style
-        `key=value` sub-folders when partitioned); returns the row count."""
+        """Run the query and write its rows under `directory` with DuckDB's COPY `options`
+        (format, compression, ...): one file named `<random><suffix>`, or Hive-style
+        `key=value` sub-folders when partitioned. Returns the row count."""
         directory.mkdir(parents=True, exist_ok=True)
-        options = ["FORMAT parquet", f"COMPRESSION {compression}"]
+        copy = list(options)
         if partitioned_by:
             keys = ", ".join(quote_identifier(k) for k in partitioned_by)
-            options.append(f"PARTITION_BY ({keys})")
-            options.append(f"FILENAME_PATTERN '{uuid.uuid4().hex}_{{i}}'")
+            copy.append(f"PARTITION_BY ({keys})")
+            copy.append(f"FILENAME_PATTERN '{uuid.uuid4().hex}_{{i}}'")
             target = directory
         else:
-            target = directory / f"{uuid.uuid4().hex}.parquet"
-        result = self._run(f"COPY ({sql}) TO {_sql_path(target)} ({', '.join(options)})")
+            target = directory / f"{uuid.uuid4().hex}{suffix}"
+        result = self._run(f"COPY ({sql}) TO {_sql_path(target)} ({', '.join(copy)})")
         rows = result.fetchall()
         return int(rows[0][0]) if rows and rows[0] else 0
 

@@ -1,9 +1,10 @@
 """Statements that write data: CREATE TABLE AS SELECT and INSERT INTO.
 
-Both run the SELECT in the engine, write Parquet files into a scratch folder (Hive-style
-`key=value` sub-folders for partition columns, which Athena requires last in the SELECT), then
-store each file in S3 through its in-process API and record the result in Glue: CTAS creates the
-table (Parquet SerDe, Location = `external_location` or `<OutputLocation>tables/<query id>/`)
+Both run the SELECT in the engine, write files (CTAS: Parquet, JSON or TEXTFILE, see
+`write_formats`; INSERT INTO: Parquet) into a scratch folder (Hive-style `key=value`
+sub-folders for partition columns, which Athena requires last in the SELECT), then store each
+file in S3 through its in-process API and record the result in Glue: CTAS creates the table
+(its format's SerDe, Location = `external_location` or `<OutputLocation>tables/<query id>/`)
 and its partitions; INSERT INTO adds files under the table's Location and any partitions that
 are new. Both answer the row count (`UpdateCount`) and list the files they wrote in a data
 manifest (`<OutputLocation><query id>-manifest.csv`, what awswrangler reads).
@@ -25,20 +26,12 @@ from tule.engines.duckdb_types import hive_type_for, quote_identifier
 from tule.errors import AwsError
 from tule.services.athena import dialect
 from tule.services.athena.binding import Catalogs, bind_tables
-from tule.services.athena.ddl import FORMATS
 from tule.services.athena.errors import QueryFailed
 from tule.services.athena.show import require_database
 from tule.services.athena.tables import split_s3, table_format
+from tule.services.athena.write_formats import write_format
 
 Shape = dict[str, Any]
-
-_COMPRESSIONS = {
-    "SNAPPY": "snappy",
-    "GZIP": "gzip",
-    "ZSTD": "zstd",
-    "NONE": "uncompressed",
-    "LZ4": "lz4",
-}
 
 
 @dataclass
@@ -123,9 +116,7 @@ def create_table_as_select(
     _catalog, database, name = dialect.table_name_parts(table_node, catalogs.default_database)
     require_database(catalogs, database)
     props = _properties(create)
-    fmt = str(props.get("format") or "PARQUET").upper()
-    if fmt != "PARQUET":
-        raise QueryFailed("NOT_SUPPORTED", f"line 1:1: CTAS format {fmt} is not supported in tule")
+    fmt = write_format(props)
     try:
         catalogs.glue.catalog.get_table(catalogs.account, catalogs.region, database, name)
     except AwsError:
@@ -159,11 +150,12 @@ def create_table_as_select(
             "Partition keys must be the last columns in the table and in the same order as the "
             "table properties: " + str(keys),
         )
-    compression = _COMPRESSIONS.get(
-        str(props.get("write_compression") or props.get("parquet_compression") or "SNAPPY").upper(),
-        "snappy",
-    )
-    rows = session.write_parquet(sql, scratch, keys, compression)
+    if not fmt.nested_types and any(_nested(t) for _, t in described):
+        raise QueryFailed(
+            "NOT_SUPPORTED",
+            f"line 1:1: {fmt.name} tables with array, map or row columns are not supported in tule",
+        )
+    rows = session.write_files(sql, scratch, keys, fmt.copy_options, fmt.suffix)
     urls = _upload(catalogs, scratch, location)
     data_columns = [
         {"Name": n.lower(), "Type": hive_type_for(t)} for n, t in described if n.lower() not in keys
@@ -172,15 +164,11 @@ def create_table_as_select(
         {"Name": n.lower(), "Type": hive_type_for(t)} for n, t in described if n.lower() in keys
     ]
     key_columns.sort(key=lambda c: keys.index(c["Name"]))
-    input_format, output_format, serde, serde_params = FORMATS["PARQUET"]
+    input_format, output_format, serde, serde_params = fmt.table_parts()
     table_input: Shape = {
         "Name": name,
         "TableType": "EXTERNAL_TABLE",
-        "Parameters": {
-            "EXTERNAL": "TRUE",
-            "has_encrypted_data": "false",
-            "classification": "parquet",
-        },
+        "Parameters": {"EXTERNAL": "TRUE", "has_encrypted_data": "false", **fmt.table_parameters},
         "PartitionKeys": key_columns,
         "StorageDescriptor": {
             "Columns": data_columns,
@@ -189,7 +177,7 @@ def create_table_as_select(
             "OutputFormat": output_format,
             "Compressed": False,
             "NumberOfBuckets": -1,
-            "SerdeInfo": {"SerializationLibrary": serde, "Parameters": dict(serde_params)},
+            "SerdeInfo": {"SerializationLibrary": serde, "Parameters": serde_params},
             "BucketColumns": [],
             "SortColumns": [],
             "Parameters": {},
@@ -248,12 +236,18 @@ def insert_into(
     aliases = ", ".join(quote_identifier(f"c{i}") for i in range(len(described)))
     shaped = f"SELECT {', '.join(projections)} FROM ({sql}) AS __ins({aliases})"
     keys = [k for k, _ in key_columns]
-    rows = session.write_parquet(shaped, scratch, keys, "snappy")
+    parquet = write_format({})
+    rows = session.write_files(shaped, scratch, keys, parquet.copy_options, parquet.suffix)
     location = sd.get("Location") or ""
     urls = _upload(catalogs, scratch, location)
     if keys:
         _register_partitions(catalogs, database, table, _partitions_from(urls, location, keys))
     return WriteResult(rows, urls)
+
+
+def _nested(duck_type: str) -> bool:
+    upper = duck_type.upper()
+    return upper.endswith("]") or upper.startswith(("STRUCT(", "MAP(", "TUPLE(", "UNION("))
 
 
 def new_scratch(base: Path) -> Path:
