@@ -1,7 +1,7 @@
 """Statements that write data: CREATE TABLE AS SELECT and INSERT INTO.
 
 Both run the SELECT in the engine, write files (CTAS: Parquet, JSON or TEXTFILE, see
-`write_formats`; INSERT INTO: Parquet) into a scratch folder (Hive-style `key=value`
+`write_formats`; INSERT INTO: the table's own format) into a scratch folder (Hive-style `key=value`
 sub-folders for partition columns, which Athena requires last in the SELECT), then store each
 file in S3 through its in-process API and record the result in Glue: CTAS creates the table
 (its format's SerDe, Location = `external_location` or `<OutputLocation>tables/<query id>/`)
@@ -22,14 +22,14 @@ from urllib.parse import unquote
 from sqlglot import exp
 
 from tule.engines.duckdb_engine import EngineSession
-from tule.engines.duckdb_types import hive_type_for, quote_identifier
+from tule.engines.duckdb_types import duckdb_type, hive_type_for, quote_identifier
 from tule.errors import AwsError
 from tule.services.athena import dialect
 from tule.services.athena.binding import Catalogs, bind_tables
 from tule.services.athena.errors import QueryFailed
 from tule.services.athena.show import require_database
 from tule.services.athena.tables import split_s3, table_format
-from tule.services.athena.write_formats import write_format
+from tule.services.athena.write_formats import WriteFormat, write_format
 
 Shape = dict[str, Any]
 
@@ -201,10 +201,7 @@ def insert_into(
         target = target.this
     _catalog, database, name = dialect.table_name_parts(target, catalogs.default_database)
     table = catalogs.get_table(database, name, target)
-    if table_format(table).kind != "parquet":
-        raise QueryFailed(
-            "NOT_SUPPORTED", "line 1:1: INSERT INTO is supported for Parquet tables in tule"
-        )
+    fmt = _insert_format(table)
     sd = table.get("StorageDescriptor") or {}
     data_columns = [(c["Name"].lower(), c.get("Type") or "string") for c in sd.get("Columns") or []]
     key_columns = [
@@ -221,8 +218,6 @@ def insert_into(
             f"line 1:1: Insert query has mismatched column types: Table: {len(names)} columns, "
             f"Query: {len(described)} columns",
         )
-    from tule.engines.duckdb_types import duckdb_type
-
     by_name = dict(zip(names, range(len(names)), strict=True))
     projections = []
     for column, hive_type in all_columns:
@@ -236,13 +231,39 @@ def insert_into(
     aliases = ", ".join(quote_identifier(f"c{i}") for i in range(len(described)))
     shaped = f"SELECT {', '.join(projections)} FROM ({sql}) AS __ins({aliases})"
     keys = [k for k, _ in key_columns]
-    parquet = write_format({})
-    rows = session.write_files(shaped, scratch, keys, parquet.copy_options, parquet.suffix)
+    if not fmt.nested_types and any(_nested(duckdb_type(t)) for _, t in all_columns):
+        raise QueryFailed(
+            "NOT_SUPPORTED",
+            "line 1:1: INSERT INTO text tables with array, map or row columns is not supported "
+            "in tule",
+        )
+    rows = session.write_files(shaped, scratch, keys, fmt.copy_options, fmt.suffix)
     location = sd.get("Location") or ""
     urls = _upload(catalogs, scratch, location)
     if keys:
         _register_partitions(catalogs, database, table, _partitions_from(urls, location, keys))
     return WriteResult(rows, urls)
+
+
+def _insert_format(table: Shape) -> WriteFormat:
+    """How INSERT INTO writes a table's new files: in the table's own format (Parquet, JSON,
+    or Hive text with its delimiter), compressed as its `compressionType` says."""
+    found = table_format(table)
+    sd_params = (table.get("StorageDescriptor") or {}).get("Parameters") or {}
+    params = {**sd_params, **(table.get("Parameters") or {})}
+    compression = str(params.get("compressionType") or "none").upper()
+    if found.kind == "parquet":
+        return write_format({})
+    if found.kind == "json":
+        return write_format({"format": "JSON", "write_compression": compression})
+    if found.kind == "text" and not found.skip_header_lines and found.null_string == "\\N":
+        props = {"format": "TEXTFILE", "field_delimiter": found.delimiter}
+        return write_format({**props, "write_compression": compression})
+    raise QueryFailed(
+        "NOT_SUPPORTED",
+        "line 1:1: INSERT INTO is supported for Parquet, JSON and Hive text tables (without "
+        "header lines or a custom NULL format) in tule",
+    )
 
 
 def _nested(duck_type: str) -> bool:
