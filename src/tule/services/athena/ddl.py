@@ -4,8 +4,9 @@ CREATE EXTERNAL TABLE becomes a Glue TableInput with the SerDe, formats and para
 records (`STORED AS PARQUET` -> the Parquet Hive SerDe, `ROW FORMAT DELIMITED` -> LazySimpleSerDe
 with `field.delim`, ...); CREATE/DROP DATABASE and DROP TABLE call Glue (dropping an external
 table leaves its data); MSCK REPAIR TABLE lists the table's Location for `key=value` folders and
-adds the partitions Glue lacks; ALTER TABLE ADD/DROP PARTITION edits partitions; SHOW and
-DESCRIBE read the catalog (`show`). Each returns the rows of its text result.
+adds the partitions Glue lacks; ALTER TABLE ADD/DROP PARTITION edits partitions; DROP VIEW
+drops only a view; SHOW and DESCRIBE read the catalog (`show`). Each returns the rows of its
+text result.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tule.services.athena.show import (
     require_database,
     split_name,
     table_named,
+    view_named,
 )
 from tule.services.athena.statements import Utility, unquote_name
 from tule.services.athena.tables import split_s3
@@ -237,6 +239,13 @@ def _drop_table(statement: Utility, catalogs: Catalogs) -> TextResult:
     return TextResult()
 
 
+def _drop_view(statement: Utility, catalogs: Catalogs) -> TextResult:
+    database, name, view = view_named(catalogs, statement.name or "", statement.if_exists)
+    if view is not None:
+        catalogs.glue.catalog.delete_table(catalogs.account, catalogs.region, database, name)
+    return TextResult()
+
+
 def _partition_input(table: Shape, values: list[str], location: str) -> Shape:
     sd = dict(table.get("StorageDescriptor") or {})
     sd["Location"] = location
@@ -338,6 +347,7 @@ _HANDLERS = {
     "create_database": _create_database,
     "drop_database": _drop_database,
     "drop_table": _drop_table,
+    "drop_view": _drop_view,
     "msck_repair": _msck_repair,
     "add_partition": _add_partition,
     "drop_partition": _drop_partition,

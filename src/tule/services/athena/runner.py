@@ -35,11 +35,8 @@ from tule.services.athena.results import ResultStore, column_info, result_url, s
 from tule.services.athena.select_cache import Resolution, SelectCache
 from tule.services.athena.statements import Utility, recognise
 from tule.services.athena.tables import FileReader
-from tule.services.athena.views import create_view, run_view_statement
+from tule.services.athena.views import create_view
 from tule.services.athena.writes import create_table_as_select, insert_into, new_scratch
-
-VIEW_KINDS = frozenset({"drop_view", "show_views", "show_create_view"})
-VIEW_UTILITIES = frozenset({"show_views", "show_create_view"})
 
 Shape = dict[str, Any]
 
@@ -148,11 +145,8 @@ class QueryRunner:
             sql, parameters = self._prepared(job, utility)
             utility = recognise(sql)
         if utility is not None:
-            if utility.kind in VIEW_KINDS:
-                result = run_view_statement(utility, catalogs)
-            else:
-                result = run_utility(utility, catalogs)
-            kind = "UTILITY" if utility.kind in UTILITY_KINDS | VIEW_UTILITIES else "DDL"
+            result = run_utility(utility, catalogs)
+            kind = "UTILITY" if utility.kind in UTILITY_KINDS else "DDL"
             return self._text(job, result, kind, _substatement(utility))
         if tree is None:  # EXECUTE's statement
             tree = dialect.parse(sql)

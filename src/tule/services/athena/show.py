@@ -15,6 +15,7 @@ from tule.errors import AwsError
 from tule.services.athena.binding import Catalogs
 from tule.services.athena.errors import QueryFailed, schema_not_found
 from tule.services.athena.statements import Utility, like_to_regex, unquote_name
+from tule.services.athena.view_definitions import is_view, read_definition
 
 Shape = dict[str, Any]
 
@@ -52,6 +53,34 @@ def table_named(catalogs: Catalogs, name: str) -> tuple[str, Shape]:
     return database, catalogs.get_table(database, table)
 
 
+def find_table(catalogs: Catalogs, database: str, name: str) -> Shape | None:
+    """The Glue table, or None when the database has none of that name."""
+    try:
+        found: Shape = catalogs.glue.catalog.get_table(
+            catalogs.account, catalogs.region, database, name
+        )
+    except AwsError as err:
+        if err.code == "EntityNotFoundException":
+            return None
+        raise
+    return found
+
+
+def view_named(catalogs: Catalogs, name: str, if_exists: bool) -> tuple[str, str, Shape | None]:
+    """The database, name and Glue table of the view a statement names (None: there is none
+    and the statement said IF EXISTS); a missing view or a table fails as Athena words it."""
+    database, view = split_name(name, catalogs.default_database)
+    table = find_table(catalogs, database, view)
+    if table is not None and is_view(table):
+        return database, view, table
+    if table is None and if_exists:
+        return database, view, None
+    what = "does not exist" if table is None else "is a table, not a view"
+    raise QueryFailed(
+        "TABLE_NOT_FOUND", f"line 1:1: View 'awsdatacatalog.{database}.{view}' {what}"
+    )
+
+
 def _show_tables(statement: Utility, catalogs: Catalogs) -> TextResult:
     return TextResult(["tab_name"], [[n] for n in table_names(statement, catalogs)])
 
@@ -70,6 +99,10 @@ def table_names(
         regex = like_to_regex(statement.pattern)
         names = [n for n in names if regex.fullmatch(n)]
     return names
+
+
+def _show_views(statement: Utility, catalogs: Catalogs) -> TextResult:
+    return TextResult(["views"], [[n] for n in table_names(statement, catalogs, is_view)])
 
 
 def _show_databases(statement: Utility, catalogs: Catalogs) -> TextResult:
@@ -169,6 +202,13 @@ def _show_create_table(statement: Utility, catalogs: Catalogs) -> TextResult:
     return TextResult(["createtab_stmt"], [[line] for line in lines])
 
 
+def _show_create_view(statement: Utility, catalogs: Catalogs) -> TextResult:
+    database, name, table = view_named(catalogs, statement.name or "", False)
+    definition = read_definition(table or {}, database)
+    text = f'CREATE VIEW "{database}"."{name}" AS\n{definition.sql}'
+    return TextResult(["createview_stmt"], [[line] for line in text.split("\n")])
+
+
 SHOW_HANDLERS = {
     "show_tables": _show_tables,
     "show_databases": _show_databases,
@@ -177,4 +217,6 @@ SHOW_HANDLERS = {
     "describe": _describe,
     "show_tblproperties": _show_tblproperties,
     "show_create_table": _show_create_table,
+    "show_views": _show_views,
+    "show_create_view": _show_create_view,
 }

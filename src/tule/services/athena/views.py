@@ -1,8 +1,9 @@
-"""CREATE [OR REPLACE] VIEW, DROP VIEW, SHOW VIEWS and SHOW CREATE VIEW.
+"""CREATE [OR REPLACE] VIEW.
 
-CREATE VIEW runs nothing but binds and describes the view's query (so a view over a missing
-table or column fails as Athena's does), then stores it in Glue in the form
-`view_definitions` describes, its SQL kept as written. Queries read views in `binding`.
+It runs nothing but binds and describes the view's query (so a view over a missing table or
+column fails as Athena's does), then stores it in Glue in the form `view_definitions`
+describes, its SQL kept as written. Queries read views in `binding`; DROP VIEW is in `ddl`,
+SHOW VIEWS and SHOW CREATE VIEW in `show`.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ from tule.errors import AwsError
 from tule.services.athena import dialect
 from tule.services.athena.binding import Catalogs, bind_tables
 from tule.services.athena.errors import QueryFailed, ddl_failed
-from tule.services.athena.show import TextResult, require_database, split_name, table_names
-from tule.services.athena.statements import Utility
-from tule.services.athena.view_definitions import is_view, read_definition, view_table_input
+from tule.services.athena.show import find_table, require_database
+from tule.services.athena.view_definitions import is_view, view_table_input
 
 _CREATE = re.compile(
     r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?VIEW\s+.+?\s+AS\s+(?P<body>.*?)[\s;]*\Z", re.I | re.S
@@ -41,7 +41,7 @@ def create_view(create: exp.Create, sql: str, catalogs: Catalogs, session: Engin
     table_input = view_table_input(name, body, database, described)
     glue = catalogs.glue.catalog
     qualified = f"'awsdatacatalog.{database}.{name}'"
-    existing = _find(catalogs, database, name)
+    existing = find_table(catalogs, database, name)
     if existing is not None and not is_view(existing):
         raise QueryFailed("ALREADY_EXISTS", f"line 1:1: Table already exists: {qualified}")
     if existing is not None and not create.args.get("replace"):
@@ -53,35 +53,3 @@ def create_view(create: exp.Create, sql: str, catalogs: Catalogs, session: Engin
             glue.update_table(catalogs.account, catalogs.region, database, table_input)
     except AwsError as err:
         raise ddl_failed(f"{err.code}: {err.message}") from None
-
-
-def run_view_statement(statement: Utility, catalogs: Catalogs) -> TextResult:
-    """DROP VIEW, SHOW VIEWS, SHOW CREATE VIEW."""
-    if statement.kind == "show_views":
-        return TextResult(["views"], [[n] for n in table_names(statement, catalogs, is_view)])
-    database, name = split_name(statement.name or "", catalogs.default_database)
-    qualified = f"'awsdatacatalog.{database}.{name}'"
-    table = _find(catalogs, database, name)
-    if table is None or not is_view(table):
-        if table is None and statement.if_exists:
-            return TextResult()
-        what = "does not exist" if table is None else "is a table, not a view"
-        raise QueryFailed("TABLE_NOT_FOUND", f"line 1:1: View {qualified} {what}")
-    if statement.kind == "drop_view":
-        catalogs.glue.catalog.delete_table(catalogs.account, catalogs.region, database, name)
-        return TextResult()
-    definition = read_definition(table, database)
-    text = f'CREATE VIEW "{database}"."{name}" AS\n{definition.sql}'
-    return TextResult(["createview_stmt"], [[line] for line in text.split("\n")])
-
-
-def _find(catalogs: Catalogs, database: str, name: str) -> dict | None:
-    try:
-        found: dict = catalogs.glue.catalog.get_table(
-            catalogs.account, catalogs.region, database, name
-        )
-    except AwsError as err:
-        if err.code == "EntityNotFoundException":
-            return None
-        raise
-    return found

@@ -23,11 +23,10 @@ from sqlglot import exp
 
 from tule.engines.duckdb_engine import EngineSession
 from tule.engines.duckdb_types import duckdb_type, hive_type_for, quote_identifier
-from tule.errors import AwsError
 from tule.services.athena import dialect
 from tule.services.athena.binding import Catalogs, bind_tables
 from tule.services.athena.errors import QueryFailed
-from tule.services.athena.show import require_database
+from tule.services.athena.show import find_table, require_database
 from tule.services.athena.tables import split_s3, table_format
 from tule.services.athena.write_formats import WriteFormat, write_format
 
@@ -117,11 +116,7 @@ def create_table_as_select(
     require_database(catalogs, database)
     props = _properties(create)
     fmt = write_format(props)
-    try:
-        catalogs.glue.catalog.get_table(catalogs.account, catalogs.region, database, name)
-    except AwsError:
-        pass
-    else:
+    if find_table(catalogs, database, name) is not None:
         if create.args.get("exists"):
             return WriteResult(0)
         raise QueryFailed(
