@@ -14,38 +14,8 @@ rendered element by element.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from tule.engines.duckdb_sources import sql_string
-
-
-@dataclass(frozen=True)
-class DuckType:
-    """A parsed DuckDB type: `kind` is LIST, STRUCT, MAP or the scalar's upper-case text;
-    `fields` the element (LIST), the key and value (MAP) or the named fields (STRUCT; None
-    names an unnamed field)."""
-
-    kind: str
-    fields: tuple[tuple[str | None, DuckType], ...] = ()
-
-
-def parse_type(text: str) -> DuckType:
-    """A DuckDB type as DESCRIBE writes it (`STRUCT("a b" INTEGER, c VARCHAR[])[]`)."""
-    text = text.strip()
-    if text.endswith("]"):
-        return DuckType("LIST", ((None, parse_type(text[: _open_bracket(text)])),))
-    head, paren, rest = text.partition("(")
-    kind = head.strip().upper()
-    if paren and kind in ("STRUCT", "TUPLE"):
-        # DuckDB writes a row with named fields as STRUCT, one without names as TUPLE.
-        parts = _split(rest[:-1])
-        if kind == "TUPLE":
-            return DuckType("STRUCT", tuple((None, parse_type(part)) for part in parts))
-        return DuckType("STRUCT", tuple(_field(part) for part in parts))
-    if paren and kind == "MAP":
-        key, value = _split(rest[:-1])
-        return DuckType("MAP", ((None, parse_type(key)), (None, parse_type(value))))
-    return DuckType(text.upper())
+from tule.engines.duckdb_types import DuckType, parse_type
 
 
 def rendered(expr: str, duck_type: str | DuckType, *, nested: bool = False) -> str:
@@ -112,50 +82,4 @@ def _java_double(col: str) -> str:
     )
 
 
-def _open_bracket(text: str) -> int:
-    """Where the trailing `[...]` of a list type opens."""
-    depth = 0
-    for i in range(len(text) - 1, -1, -1):
-        if text[i] == "]":
-            depth += 1
-        elif text[i] == "[":
-            depth -= 1
-            if depth == 0:
-                return i
-    raise ValueError(f"unbalanced list type {text!r}")
-
-
-def _split(text: str) -> list[str]:
-    """Split a type's argument list on commas outside parentheses, brackets and quotes."""
-    parts, depth, start, quoted = [], 0, 0, False
-    for i, char in enumerate(text):
-        if char == '"':
-            quoted = not quoted
-        elif quoted:
-            continue
-        elif char in "([":
-            depth += 1
-        elif char in ")]":
-            depth -= 1
-        elif char == "," and depth == 0:
-            parts.append(text[start:i].strip())
-            start = i + 1
-    parts.append(text[start:].strip())
-    return [p for p in parts if p]
-
-
-def _field(part: str) -> tuple[str, DuckType]:
-    """A STRUCT member: `name TYPE`, or a quoted name (quotes inside doubled) and its TYPE."""
-    if not part.startswith('"'):
-        name, _, rest = part.partition(" ")
-        return name, parse_type(rest)
-    end = 1
-    while True:
-        end = part.index('"', end)
-        if part[end + 1 : end + 2] != '"':
-            break
-        end += 2
-    return part[1:end].replace('""', '"'), parse_type(part[end + 1 :])
-
-
-__all__ = ["DuckType", "parse_type", "rendered"]
+__all__ = ["rendered"]

@@ -3,7 +3,8 @@
 Glue catalogs columns with Hive type strings (`bigint`, `array<struct<a:int,b:string>>`,
 `decimal(10,2)`); DuckDB needs its own SQL types to read and cast data; Athena reports result
 columns with Trino's names (`integer`, `varchar`, `row`) and JDBC-style precision. This module
-translates Hive -> DuckDB (`duckdb_type`) and DuckDB -> Trino (`trino_column`).
+translates Hive -> DuckDB (`duckdb_type`), DuckDB -> Trino (`trino_column`, `trino_type`) and
+DuckDB -> Hive (`hive_type_for`), reading DuckDB's type strings with one parser (`parse_type`).
 """
 
 from __future__ import annotations
@@ -192,24 +193,21 @@ def trino_column(name: str, duck_type: str) -> TrinoColumn:
     return TrinoColumn(name, trino, precision, 0)
 
 
-def hive_type_for(duck_type: str) -> str:
-    """The Hive type Glue records for a DuckDB column (tables made by CTAS)."""
-    text = duck_type.strip()
-    if text.endswith("[]"):
-        return f"array<{hive_type_for(text[:-2])}>"
-    upper = text.upper()
-    if upper.startswith("MAP("):
-        key, value = _split_top(text[4:-1])
-        return f"map<{hive_type_for(key)},{hive_type_for(value)}>"
-    if upper.startswith("STRUCT("):
-        fields = []
-        for part in _split_top(text[7:-1]):
-            field, _, inner = part.strip().partition(" ")
-            name = field.strip('"')
-            fields.append(f"{name}:{hive_type_for(inner)}")
+def hive_type_for(duck_type: str | DuckType) -> str:
+    """The Hive type Glue records for a DuckDB column (tables made by CTAS, views)."""
+    t = parse_type(duck_type) if isinstance(duck_type, str) else duck_type
+    if t.kind == "LIST":
+        return f"array<{hive_type_for(t.fields[0][1])}>"
+    if t.kind == "MAP":
+        return f"map<{hive_type_for(t.fields[0][1])},{hive_type_for(t.fields[1][1])}>"
+    if t.kind == "STRUCT":
+        fields = [
+            f"{f'field{i}' if name is None else name}:{hive_type_for(field)}"
+            for i, (name, field) in enumerate(t.fields)
+        ]
         return f"struct<{','.join(fields)}>"
-    if upper.startswith("DECIMAL"):
-        return normalize_hive_type(text)
+    if t.kind.startswith("DECIMAL"):
+        return normalize_hive_type(t.kind)
     hive = {
         "VARCHAR": "string",
         "BOOLEAN": "boolean",
@@ -223,21 +221,104 @@ def hive_type_for(duck_type: str) -> str:
         "DATE": "date",
         "BLOB": "binary",
     }
-    if upper.startswith("TIMESTAMP"):
+    if t.kind.startswith("TIMESTAMP"):
         return "timestamp"
-    return hive.get(upper, "string")
+    return hive.get(t.kind, "string")
 
 
-def _split_top(text: str) -> list[str]:
-    """Split on commas outside parentheses."""
-    parts, depth, start = [], 0, 0
-    for i, char in enumerate(text):
-        if char == "(":
+def trino_type(duck_type: str | DuckType) -> str:
+    """The full Trino name of a DuckDB type (`array(row(a integer, b varchar))`)."""
+    t = parse_type(duck_type) if isinstance(duck_type, str) else duck_type
+    if t.kind == "LIST":
+        return f"array({trino_type(t.fields[0][1])})"
+    if t.kind == "MAP":
+        return f"map({trino_type(t.fields[0][1])}, {trino_type(t.fields[1][1])})"
+    if t.kind == "STRUCT":
+        fields = [
+            trino_type(field) if name is None else f"{_trino_field(name)} {trino_type(field)}"
+            for name, field in t.fields
+        ]
+        return f"row({', '.join(fields)})"
+    column = trino_column("", t.kind)
+    if column.type == "decimal":
+        return f"decimal({column.precision},{column.scale})"
+    return column.type
+
+
+def _trino_field(name: str) -> str:
+    return name if re.fullmatch(r"[a-z_][a-z0-9_]*", name) else quote_identifier(name)
+
+
+@dataclass(frozen=True)
+class DuckType:
+    """A parsed DuckDB type: `kind` is LIST, STRUCT, MAP or the scalar's upper-case text;
+    `fields` the element (LIST), the key and value (MAP) or the named fields (STRUCT; None
+    names an unnamed field)."""
+
+    kind: str
+    fields: tuple[tuple[str | None, DuckType], ...] = ()
+
+
+def parse_type(text: str) -> DuckType:
+    """A DuckDB type as DESCRIBE writes it (`STRUCT("a b" INTEGER, c VARCHAR[])[]`)."""
+    text = text.strip()
+    if text.endswith("]"):
+        return DuckType("LIST", ((None, parse_type(text[: _open_bracket(text)])),))
+    head, paren, rest = text.partition("(")
+    kind = head.strip().upper()
+    if paren and kind in ("STRUCT", "TUPLE"):
+        # DuckDB writes a row with named fields as STRUCT, one without names as TUPLE.
+        parts = _split(rest[:-1])
+        if kind == "TUPLE":
+            return DuckType("STRUCT", tuple((None, parse_type(part)) for part in parts))
+        return DuckType("STRUCT", tuple(_field(part) for part in parts))
+    if paren and kind == "MAP":
+        key, value = _split(rest[:-1])
+        return DuckType("MAP", ((None, parse_type(key)), (None, parse_type(value))))
+    return DuckType(text.upper())
+
+
+def _open_bracket(text: str) -> int:
+    """Where the trailing `[...]` of a list type opens."""
+    depth = 0
+    for i in range(len(text) - 1, -1, -1):
+        if text[i] == "]":
             depth += 1
-        elif char == ")":
+        elif text[i] == "[":
+            depth -= 1
+            if depth == 0:
+                return i
+    raise ValueError(f"unbalanced list type {text!r}")
+
+
+def _split(text: str) -> list[str]:
+    """Split a type's argument list on commas outside parentheses, brackets and quotes."""
+    parts, depth, start, quoted = [], 0, 0, False
+    for i, char in enumerate(text):
+        if char == '"':
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif char in "([":
+            depth += 1
+        elif char in ")]":
             depth -= 1
         elif char == "," and depth == 0:
             parts.append(text[start:i].strip())
             start = i + 1
     parts.append(text[start:].strip())
-    return parts
+    return [p for p in parts if p]
+
+
+def _field(part: str) -> tuple[str, DuckType]:
+    """A STRUCT member: `name TYPE`, or a quoted name (quotes inside doubled) and its TYPE."""
+    if not part.startswith('"'):
+        name, _, rest = part.partition(" ")
+        return name, parse_type(rest)
+    end = 1
+    while True:
+        end = part.index('"', end)
+        if part[end + 1 : end + 2] != '"':
+            break
+        end += 2
+    return part[1:end].replace('""', '"'), parse_type(part[end + 1 :])

@@ -12,7 +12,8 @@ import pyarrow as pa
 import pytest
 from athena_helpers import LAKE, parquet_bytes, query, run
 
-from tule.engines.duckdb_render import DuckType, parse_type, rendered
+from tule.engines.duckdb_render import rendered
+from tule.engines.duckdb_types import DuckType, parse_type
 
 CASES = [
     ("ARRAY[1, 2, 3]", "[1, 2, 3]", "array"),

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 from athena_helpers import LAKE, create_parquet_table, failure, parquet_bytes, query, run
 
-from tule.services.athena.view_definitions import trino_type
+from tule.engines.duckdb_types import trino_type
 
 
 @pytest.fixture(scope="module")

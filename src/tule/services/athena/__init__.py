@@ -38,7 +38,7 @@ from tule.services.athena.results import ResultStore, datum_rows
 from tule.services.athena.reuse import max_age_seconds, reuse_key
 from tule.services.athena.runner import QueryJob, QueryRunner
 from tule.services.athena.saved_queries import NamedQueries, PreparedStatements
-from tule.services.athena.statements import recognise
+from tule.services.athena.statements import Utility, recognise
 from tule.services.athena.workgroups import ENGINE_VERSION, PRIMARY, WorkGroups
 from tule.services.base import ServiceEnv
 
@@ -48,8 +48,7 @@ Shape = dict[str, Any]
 QUERY_WORKERS = 4
 
 
-def _statement_type(sql: str) -> str:
-    utility = recognise(sql)
+def _statement_type(sql: str, utility: Utility | None) -> str:
     if utility is not None:
         return "UTILITY" if utility.kind.startswith(("show", "describe")) else "DDL"
     head = sql.lstrip(" \t\r\n(").split(None, 1)[0].upper() if sql.strip() else ""
@@ -119,7 +118,8 @@ class Athena:
         context = dict(request.get("QueryExecutionContext") or {})
         sql = request["QueryString"]
         query_id = new_query_id()
-        statement_type = _statement_type(sql)
+        utility = recognise(sql)
+        statement_type = _statement_type(sql, utility)
         suffix = ".csv" if statement_type == "DML" else ".txt"
         record: Shape = {
             "QueryExecutionId": query_id,
@@ -148,7 +148,7 @@ class Athena:
             parameters=request.get("ExecutionParameters"),
             prepared=self.prepared,
         )
-        if recognise(sql) is None and not request.get("ExecutionParameters"):
+        if utility is None and not request.get("ExecutionParameters"):
             # Plain statements only: EXECUTE's meaning and parameters' values are not its text.
             job.reuse_key = reuse_key(
                 account, region, name, sql, context, {**result_config, "OutputLocation": prefix}

@@ -13,12 +13,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from tule.engines.duckdb_render import DuckType, parse_type
-from tule.engines.duckdb_types import hive_type_for, trino_column
+from tule.engines.duckdb_types import hive_type_for, trino_type
 from tule.services.athena.errors import QueryFailed
 
 Shape = dict[str, Any]
@@ -87,27 +85,3 @@ def view_table_input(name: str, sql: str, database: str, described: list[tuple[s
         },
         "PartitionKeys": [],
     }
-
-
-def trino_type(duck_type: str | DuckType) -> str:
-    """The full Trino name of a DuckDB type (`array(row(a integer, b varchar))`)."""
-    t = parse_type(duck_type) if isinstance(duck_type, str) else duck_type
-    if t.kind == "LIST":
-        return f"array({trino_type(t.fields[0][1])})"
-    if t.kind == "MAP":
-        return f"map({trino_type(t.fields[0][1])}, {trino_type(t.fields[1][1])})"
-    if t.kind == "STRUCT":
-        fields = [
-            trino_type(f) if n is None else f"{_field(n)} {trino_type(f)}" for n, f in t.fields
-        ]
-        return f"row({', '.join(fields)})"
-    column = trino_column("", t.kind)
-    if column.type == "decimal":
-        return f"decimal({column.precision},{column.scale})"
-    return column.type
-
-
-def _field(name: str) -> str:
-    if re.fullmatch(r"[a-z_][a-z0-9_]*", name):
-        return name
-    return '"' + name.replace('"', '""') + '"'

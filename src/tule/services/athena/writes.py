@@ -22,7 +22,7 @@ from urllib.parse import unquote
 from sqlglot import exp
 
 from tule.engines.duckdb_engine import EngineSession
-from tule.engines.duckdb_types import duckdb_type, hive_type_for, quote_identifier
+from tule.engines.duckdb_types import duckdb_type, hive_type_for, quote_identifier, trino_column
 from tule.services.athena import dialect
 from tule.services.athena.binding import Catalogs, bind_tables
 from tule.services.athena.errors import QueryFailed
@@ -262,8 +262,7 @@ def _insert_format(table: Shape) -> WriteFormat:
 
 
 def _nested(duck_type: str) -> bool:
-    upper = duck_type.upper()
-    return upper.endswith("]") or upper.startswith(("STRUCT(", "MAP(", "TUPLE(", "UNION("))
+    return trino_column("", duck_type).type in ("array", "map", "row")
 
 
 def new_scratch(base: Path) -> Path:
